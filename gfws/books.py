@@ -1,0 +1,102 @@
+"""A local L2 order book per symbol, kept from a snapshot plus updates.
+
+Each level stores its ``(price, qty)`` pair together with the text the venue's
+checksum needs for it, computed once when the level changes: formatting
+Decimals is the costly part of a checksum, so it is never redone for levels
+that did not move.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from decimal import Decimal
+from typing import Callable, Iterable
+
+from gfws.events import PriceLevel
+
+LevelText = Callable[[Decimal, Decimal], str]
+"""Venue rule turning one level into its checksum text."""
+
+
+class BookSide:
+    """One side of a book, best level first.
+
+    Levels are keyed by ``sign * price`` so that ascending key order is best
+    first on both sides (asks: sign 1, bids: sign -1).
+    """
+
+    __slots__ = ("_sign", "_keys", "_levels")
+
+    def __init__(self, sign: int) -> None:
+        self._sign = sign
+        self._keys: list[Decimal] = []
+        self._levels: dict[Decimal, tuple[PriceLevel, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def clear(self) -> None:
+        self._keys.clear()
+        self._levels.clear()
+
+    def set(self, price: Decimal, qty: Decimal, text: str) -> None:
+        """Set a level's size; a zero size deletes the level."""
+        key = price if self._sign > 0 else -price
+        levels = self._levels
+        if not qty:
+            if levels.pop(key, None) is not None:
+                self._keys.remove(key)
+            return
+        if key not in levels:
+            insort(self._keys, key)
+        levels[key] = ((price, qty), text)
+
+    def truncate(self, depth: int) -> None:
+        """Drop levels beyond ``depth``: venues send no delete for them."""
+        keys = self._keys
+        levels = self._levels
+        while len(keys) > depth:
+            del levels[keys.pop()]
+
+    def top(self, n: int) -> tuple[PriceLevel, ...]:
+        levels = self._levels
+        return tuple(levels[k][0] for k in self._keys[:n])
+
+    def text(self, n: int) -> str:
+        levels = self._levels
+        return "".join(levels[k][1] for k in self._keys[:n])
+
+
+class OrderBook:
+    """The book of one symbol at a subscribed depth."""
+
+    __slots__ = ("symbol", "depth", "bids", "asks", "_level_text")
+
+    def __init__(self, symbol: str, depth: int, level_text: LevelText) -> None:
+        self.symbol = symbol
+        self.depth = depth
+        self.bids = BookSide(-1)
+        self.asks = BookSide(1)
+        self._level_text = level_text
+
+    def clear(self) -> None:
+        self.bids.clear()
+        self.asks.clear()
+
+    def apply(
+        self,
+        bids: Iterable[PriceLevel],
+        asks: Iterable[PriceLevel],
+    ) -> None:
+        """Apply levels in order (a price may repeat), then truncate to depth."""
+        level_text = self._level_text
+        for side, levels in ((self.bids, bids), (self.asks, asks)):
+            for price, qty in levels:
+                side.set(price, qty, level_text(price, qty) if qty else "")
+            side.truncate(self.depth)
+
+    def crossed(self) -> bool:
+        """True when the best bid is at or above the best ask."""
+        if not self.bids or not self.asks:
+            return False
+        return self.bids.top(1)[0][0] >= self.asks.top(1)[0][0]

@@ -1,0 +1,1 @@
+"""Connections: the thin Autobahn edge, one endpoint per venue URL, backoff."""

@@ -1,0 +1,37 @@
+"""The thin Autobahn edge: moves frames between the socket and a connector.
+
+No logic lives here.  ``onOpen`` asks the connector (the endpoint) for the
+function that takes this connection's messages; the per-message path is one
+call.  Autobahn may call ``onClose`` without ``onOpen`` (refused handshake),
+which the connector must accept.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+
+
+class FeedClientProtocol(WebSocketClientProtocol):
+    _deliver: Optional[Callable[[bytes, bool], None]] = None
+
+    def onOpen(self) -> None:
+        self._deliver = self.factory.connector.connection_opened(self)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        deliver = self._deliver
+        if deliver is not None:
+            deliver(payload, isBinary)
+
+    def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
+        self._deliver = None
+        self.factory.connector.connection_closed(self, wasClean, code, reason)
+
+
+class FeedClientFactory(WebSocketClientFactory):
+    protocol = FeedClientProtocol
+
+    def __init__(self, connector: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connector = connector

@@ -1,0 +1,104 @@
+"""Normalized, immutable events: what gfws hands to the trading system.
+
+Every event is a frozen msgspec Struct whose ``type`` tag names it.  Prices
+and sizes are exact ``Decimal`` values already expressed at the pair's
+precision; ``ts`` is the venue's own RFC 3339 time when it sends one and
+``recv_ts`` the local receive time in POSIX seconds.  The wire format of any
+venue never appears here.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Optional, Union
+
+import msgspec
+
+PriceLevel = tuple[Decimal, Decimal]
+"""One book level: ``(price, qty)``."""
+
+
+class _Event(msgspec.Struct, frozen=True, gc=False, tag_field="type", kw_only=True):
+    venue: str
+    recv_ts: float
+
+
+class Ticker(_Event, tag="ticker", frozen=True, gc=False, kw_only=True):
+    symbol: str
+    bid: Decimal
+    bid_qty: Decimal
+    ask: Decimal
+    ask_qty: Decimal
+    last: Decimal
+    volume: Decimal
+    vwap: Decimal
+    low: Decimal
+    high: Decimal
+    change: Decimal
+    change_pct: Decimal
+    ts: Optional[str] = None
+
+
+class Trade(_Event, tag="trade", frozen=True, gc=False, kw_only=True):
+    symbol: str
+    trade_id: int
+    side: str
+    price: Decimal
+    qty: Decimal
+    ord_type: str
+    ts: Optional[str] = None
+
+
+class Book(_Event, tag="book", frozen=True, gc=False, kw_only=True):
+    """The full verified top-N of a symbol after one applied venue message."""
+
+    symbol: str
+    bids: tuple[PriceLevel, ...]
+    asks: tuple[PriceLevel, ...]
+    checksum: int
+    snapshot: bool
+    ts: Optional[str] = None
+
+
+class Status(_Event, tag="status", frozen=True, gc=False, kw_only=True):
+    """The venue's system status: online, maintenance, cancel_only, post_only."""
+
+    system: str
+    version: Optional[str] = None
+    connection_id: Optional[int] = None
+    endpoint: Optional[str] = None
+
+
+class Integrity(_Event, tag="integrity", frozen=True, gc=False, kw_only=True):
+    """Data the feed refused to pass on, and why (``kind``)."""
+
+    kind: str
+    detail: str
+    symbol: Optional[str] = None
+    channel: Optional[str] = None
+    endpoint: Optional[str] = None
+
+
+class Error(_Event, tag="error", frozen=True, gc=False, kw_only=True):
+    """An error the venue reported, e.g. a rejected subscription."""
+
+    message: str
+    channel: Optional[str] = None
+    symbol: Optional[str] = None
+    endpoint: Optional[str] = None
+
+
+class Connection(_Event, tag="connection", frozen=True, gc=False, kw_only=True):
+    """An endpoint changed state (connecting, active, disconnected, ...)."""
+
+    endpoint: str
+    state: str
+    url: str
+    reason: Optional[str] = None
+
+
+Event = Union[Ticker, Trade, Book, Status, Integrity, Error, Connection]
+EVENT_TYPES: dict[str, type] = {
+    cls.__struct_config__.tag: cls  # type: ignore[attr-defined]
+    for cls in (Ticker, Trade, Book, Status, Integrity, Error, Connection)
+}

@@ -1,0 +1,283 @@
+"""Channel handlers: checked venue messages in, normalized events out.
+
+One handler per channel, all sharing a ``FeedContext``.  Values are put at
+the pair's precision here (exactly, or the message is refused), and books are
+verified against the venue's checksum before any book event leaves.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Optional
+
+from zope.interface import implementer
+
+from gfws.books import OrderBook
+from gfws.events import Book, Event, Status, Ticker, Trade
+from gfws.instruments import Instruments
+from gfws.integrity import IntegrityReporter
+from gfws.interfaces import IEventHandler, IVenueDialect
+from gfws.messages import BookData, ChannelData, Level, PairInfo, SystemStatus, TickerData, TradeData
+from gfws.precision import PairPrecision, PrecisionError
+
+
+class FeedContext:
+    """What every handler of one connection shares."""
+
+    def __init__(
+        self,
+        dialect: IVenueDialect,
+        publish: Callable[[Event], None],
+        reporter: IntegrityReporter,
+        instruments: Instruments,
+        endpoint: str,
+    ) -> None:
+        self.venue: str = dialect.name
+        self.dialect = dialect
+        self.publish = publish
+        self.reporter = reporter
+        self.instruments = instruments
+        self.endpoint = endpoint
+
+    def precision_for(self, symbol: str, channel: str, recv_ts: float) -> Optional[PairPrecision]:
+        precision = self.instruments.precision(symbol)
+        if precision is None:
+            self.reject("unknown_instrument", f"no precision known for {symbol}", recv_ts, symbol, channel)
+        return precision
+
+    def reject(
+        self, kind: str, detail: str, recv_ts: float, symbol: Optional[str], channel: str
+    ) -> None:
+        self.reporter.report(kind, detail, recv_ts, symbol=symbol, channel=channel, endpoint=self.endpoint)
+
+
+@implementer(IEventHandler)
+class StatusHandler:
+    channel = "status"
+
+    def __init__(self, context: FeedContext) -> None:
+        self._context = context
+
+    def handle(self, message: ChannelData, recv_ts: float) -> None:
+        context = self._context
+        item: SystemStatus
+        for item in message.items:
+            context.publish(
+                Status(
+                    venue=context.venue,
+                    recv_ts=recv_ts,
+                    system=item.system,
+                    version=item.version,
+                    connection_id=item.connection_id,
+                    endpoint=context.endpoint,
+                )
+            )
+
+    def reset(self) -> None:
+        pass
+
+
+@implementer(IEventHandler)
+class InstrumentHandler:
+    """Keeps pair precisions; a precision change forces a book resync."""
+
+    channel = "instrument"
+
+    def __init__(self, context: FeedContext, precision_changed: Callable[[str], None]) -> None:
+        self._context = context
+        self._precision_changed = precision_changed
+
+    def handle(self, message: ChannelData, recv_ts: float) -> None:
+        pairs: list[PairInfo] = message.items
+        for symbol in self._context.instruments.apply(pairs, message.snapshot):
+            self._precision_changed(symbol)
+
+    def reset(self) -> None:
+        pass
+
+
+@implementer(IEventHandler)
+class TickerHandler:
+    channel = "ticker"
+
+    def __init__(self, context: FeedContext) -> None:
+        self._context = context
+
+    def handle(self, message: ChannelData, recv_ts: float) -> None:
+        context = self._context
+        item: TickerData
+        for item in message.items:
+            p = context.precision_for(item.symbol, "ticker", recv_ts)
+            if p is None:
+                continue
+            try:
+                event = Ticker(
+                    venue=context.venue,
+                    recv_ts=recv_ts,
+                    symbol=item.symbol,
+                    bid=p.price(item.bid),
+                    bid_qty=p.qty(item.bid_qty),
+                    ask=p.price(item.ask),
+                    ask_qty=p.qty(item.ask_qty),
+                    last=p.price(item.last),
+                    volume=p.qty(item.volume),
+                    vwap=item.vwap,
+                    low=p.price(item.low),
+                    high=p.price(item.high),
+                    change=item.change,
+                    change_pct=item.change_pct,
+                    ts=item.timestamp,
+                )
+            except PrecisionError as e:
+                context.reject("precision", str(e), recv_ts, item.symbol, "ticker")
+                continue
+            context.publish(event)
+
+    def reset(self) -> None:
+        pass
+
+
+@implementer(IEventHandler)
+class TradeHandler:
+    channel = "trade"
+
+    def __init__(self, context: FeedContext) -> None:
+        self._context = context
+
+    def handle(self, message: ChannelData, recv_ts: float) -> None:
+        context = self._context
+        item: TradeData
+        for item in message.items:
+            p = context.precision_for(item.symbol, "trade", recv_ts)
+            if p is None:
+                continue
+            try:
+                event = Trade(
+                    venue=context.venue,
+                    recv_ts=recv_ts,
+                    symbol=item.symbol,
+                    trade_id=item.trade_id,
+                    side=item.side,
+                    price=p.price(item.price),
+                    qty=p.qty(item.qty),
+                    ord_type=item.ord_type,
+                    ts=item.timestamp,
+                )
+            except PrecisionError as e:
+                context.reject("precision", str(e), recv_ts, item.symbol, "trade")
+                continue
+            context.publish(event)
+
+    def reset(self) -> None:
+        pass
+
+
+def _exact_levels(levels: Iterable[Level], p: PairPrecision) -> list[tuple]:
+    price, qty = p.price, p.qty
+    out = []
+    for level in levels:
+        q = qty(level.qty)
+        if q < 0:
+            raise PrecisionError(f"negative size {level.qty} at {level.price}")
+        out.append((price(level.price), q))
+    return out
+
+
+@implementer(IEventHandler)
+class BookHandler:
+    """Local books of one connection, published only when verified.
+
+    A book is *live* from its snapshot until a message fails: then it is
+    cleared, an ``integrity`` event says why, ``resync(symbol)`` asks the
+    connection for a fresh snapshot, and updates are ignored until it comes.
+    """
+
+    channel = "book"
+
+    def __init__(
+        self, context: FeedContext, depths: dict[str, int], resync: Callable[[str], None]
+    ) -> None:
+        self._context = context
+        self._resync = resync
+        self._books = {
+            symbol: OrderBook(symbol, depth, context.dialect.level_text)
+            for symbol, depth in depths.items()
+        }
+        self._live: set[str] = set()
+        self.updates_ignored = 0
+
+    def book(self, symbol: str) -> Optional[OrderBook]:
+        return self._books.get(symbol)
+
+    def is_live(self, symbol: str) -> bool:
+        return symbol in self._live
+
+    def handle(self, message: ChannelData, recv_ts: float) -> None:
+        item: BookData
+        for item in message.items:
+            self._apply(item, message.snapshot, recv_ts)
+
+    def _apply(self, item: BookData, snapshot: bool, recv_ts: float) -> None:
+        context = self._context
+        symbol = item.symbol
+        book = self._books.get(symbol)
+        if book is None:
+            context.reject("unexpected_symbol", f"book for unsubscribed {symbol}", recv_ts, symbol, "book")
+            return
+        if snapshot:
+            book.clear()
+            self._live.add(symbol)
+        elif symbol not in self._live:
+            # Normal while a resync is under way: the old stream's tail.
+            self.updates_ignored += 1
+            return
+        p = context.precision_for(symbol, "book", recv_ts)
+        if p is None:
+            self.invalidate(symbol)
+            return
+        try:
+            bids = _exact_levels(item.bids, p)
+            asks = _exact_levels(item.asks, p)
+        except PrecisionError as e:
+            context.reject("precision", str(e), recv_ts, symbol, "book")
+            self._fail(symbol)
+            return
+        book.apply(bids, asks)
+        computed = context.dialect.book_checksum(book)
+        if computed != item.checksum:
+            context.reject(
+                "checksum_mismatch",
+                f"venue checksum {item.checksum}, local book gives {computed}",
+                recv_ts,
+                symbol,
+                "book",
+            )
+            self._fail(symbol)
+            return
+        depth = book.depth
+        context.publish(
+            Book(
+                venue=context.venue,
+                recv_ts=recv_ts,
+                symbol=symbol,
+                bids=book.bids.top(depth),
+                asks=book.asks.top(depth),
+                checksum=computed,
+                snapshot=snapshot,
+                ts=item.timestamp,
+            )
+        )
+
+    def _fail(self, symbol: str) -> None:
+        self.invalidate(symbol)
+        self._resync(symbol)
+
+    def invalidate(self, symbol: str) -> None:
+        """Stop trusting a book until its next snapshot."""
+        self._live.discard(symbol)
+        book = self._books.get(symbol)
+        if book is not None:
+            book.clear()
+
+    def reset(self) -> None:
+        for symbol in list(self._books):
+            self.invalidate(symbol)

@@ -1,0 +1,49 @@
+"""Pair precisions announced by the venue (Kraken: the instrument channel)."""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from gfws.messages import PairInfo
+from gfws.precision import PairPrecision
+
+
+class Instruments:
+    """symbol -> PairPrecision, replaced by a snapshot, merged by updates."""
+
+    def __init__(self) -> None:
+        self._precisions: dict[str, PairPrecision] = {}
+        self._status: dict[str, str] = {}
+        self.loaded = False
+
+    def __contains__(self, symbol: str) -> bool:
+        return symbol in self._precisions
+
+    def __len__(self) -> int:
+        return len(self._precisions)
+
+    def precision(self, symbol: str) -> Optional[PairPrecision]:
+        return self._precisions.get(symbol)
+
+    def status(self, symbol: str) -> Optional[str]:
+        return self._status.get(symbol)
+
+    def apply(self, pairs: Iterable[PairInfo], snapshot: bool) -> list[str]:
+        """Take a snapshot or an update; return symbols whose precision changed."""
+        if snapshot:
+            old = self._precisions
+            self._precisions = {}
+            self._status = {}
+        else:
+            old = dict(self._precisions)
+        changed = []
+        for pair in pairs:
+            precision = PairPrecision(pair.price_precision, pair.qty_precision)
+            previous = old.get(pair.symbol)
+            if previous is not None and previous != precision:
+                changed.append(pair.symbol)
+            self._precisions[pair.symbol] = precision
+            self._status[pair.symbol] = pair.status
+        if snapshot:
+            self.loaded = True
+        return changed

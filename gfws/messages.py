@@ -1,0 +1,112 @@
+"""The vocabulary a venue dialect parses its wire messages into.
+
+These are checked but not yet normalized: values are exact Decimals as the
+venue sent them, not yet put at the pair's precision nor applied to a book.
+Where a venue's wire shape already matches (Kraken v2 does), the dialect
+decodes straight into these Structs; another venue builds them by hand.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal, Optional, Union
+
+import msgspec
+
+
+class Level(msgspec.Struct, frozen=True, gc=False):
+    price: Decimal
+    qty: Decimal
+
+
+class BookData(msgspec.Struct, frozen=True, gc=False):
+    symbol: str
+    bids: list[Level]
+    asks: list[Level]
+    checksum: int
+    timestamp: Optional[str] = None
+
+
+class TickerData(msgspec.Struct, frozen=True, gc=False):
+    symbol: str
+    bid: Decimal
+    bid_qty: Decimal
+    ask: Decimal
+    ask_qty: Decimal
+    last: Decimal
+    volume: Decimal
+    vwap: Decimal
+    low: Decimal
+    high: Decimal
+    change: Decimal
+    change_pct: Decimal
+    timestamp: Optional[str] = None
+
+
+class TradeData(msgspec.Struct, frozen=True, gc=False):
+    symbol: str
+    side: Literal["buy", "sell"]
+    price: Decimal
+    qty: Decimal
+    ord_type: str
+    trade_id: int
+    timestamp: Optional[str] = None
+
+
+class PairInfo(msgspec.Struct, frozen=True, gc=False):
+    """A tradable pair and the precisions its prices and sizes use."""
+
+    symbol: str
+    price_precision: int
+    qty_precision: int
+    status: str = "online"
+
+
+class SystemStatus(msgspec.Struct, frozen=True, gc=False):
+    system: str
+    version: Optional[str] = None
+    connection_id: Optional[int] = None
+    api_version: Optional[str] = None
+
+
+class ChannelData(msgspec.Struct, frozen=True, gc=False):
+    """A data message: ``items`` are BookData, TickerData, TradeData,
+    PairInfo or SystemStatus according to ``channel``."""
+
+    channel: str
+    snapshot: bool
+    items: list
+    sequence: Optional[int] = None
+
+
+class Ack(msgspec.Struct, frozen=True, gc=False):
+    """The venue's answer to one request (for Kraken: one per symbol)."""
+
+    method: str
+    success: bool
+    req_id: Optional[int] = None
+    channel: Optional[str] = None
+    symbol: Optional[str] = None
+    error: Optional[str] = None
+
+
+class Pong(msgspec.Struct, frozen=True, gc=False):
+    req_id: Optional[int] = None
+
+
+class Heartbeat(msgspec.Struct, frozen=True, gc=False):
+    pass
+
+
+VenueMessage = Union[ChannelData, Ack, Pong, Heartbeat]
+
+
+class MessageError(ValueError):
+    """An incoming message that cannot be used; ``reason`` is a short key
+    for counting (``malformed_json``, ``schema``, ``unknown_channel``...)."""
+
+    def __init__(self, reason: str, detail: str, channel: Optional[str] = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.channel = channel

@@ -1,0 +1,65 @@
+"""Exact price and size formatting at a pair's precision.
+
+Venues drop trailing zeros on the wire (``0.566`` for ``0.5660``), so every
+value is re-expressed with the pair's number of decimals.  Quantizing is done
+with ``Inexact`` trapped: a value with more decimals than the pair allows is
+an error to report, never something to round silently.
+"""
+
+from __future__ import annotations
+
+from decimal import Context, Decimal, Inexact, InvalidOperation
+_EXACT = Context(prec=60, traps=[Inexact, InvalidOperation])
+
+
+class PrecisionError(ValueError):
+    """A value cannot be expressed exactly at the pair's precision."""
+
+
+def quantum(decimals: int) -> Decimal:
+    """``Decimal('0.01')`` for 2 decimals, ``Decimal('1')`` for 0."""
+    return Decimal(1).scaleb(-decimals)
+
+
+def exact(value: Decimal, step: Decimal) -> Decimal:
+    """``value`` with exactly the exponent of ``step``, or PrecisionError."""
+    try:
+        return value.quantize(step, context=_EXACT)
+    except (Inexact, InvalidOperation):
+        raise PrecisionError(f"{value} has more decimals than {step} allows") from None
+
+
+def plain(value: Decimal) -> str:
+    """Fixed-point text (never ``1E-8``) keeping every stored decimal."""
+    return format(value, "f")
+
+
+class PairPrecision:
+    """Decimals of a pair's prices and sizes, as announced by the venue."""
+
+    __slots__ = ("price_decimals", "qty_decimals", "price_step", "qty_step")
+
+    def __init__(self, price_decimals: int, qty_decimals: int) -> None:
+        self.price_decimals = price_decimals
+        self.qty_decimals = qty_decimals
+        self.price_step = quantum(price_decimals)
+        self.qty_step = quantum(qty_decimals)
+
+    def price(self, value: Decimal) -> Decimal:
+        return exact(value, self.price_step)
+
+    def qty(self, value: Decimal) -> Decimal:
+        return exact(value, self.qty_step)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, PairPrecision)
+            and other.price_decimals == self.price_decimals
+            and other.qty_decimals == self.qty_decimals
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.price_decimals, self.qty_decimals))
+
+    def __repr__(self) -> str:
+        return f"PairPrecision(price_decimals={self.price_decimals}, qty_decimals={self.qty_decimals})"

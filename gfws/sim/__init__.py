@@ -1,0 +1,8 @@
+"""A local Kraken v2 venue: a real Autobahn WebSocket server over a
+deterministic simulated market, for demos, tests and users' own strategies.
+"""
+
+from gfws.sim.market import DEFAULT_PAIRS, SimMarket, SimPair
+from gfws.sim.server import KrakenSimFactory, SimulatorService, SimVenue
+
+__all__ = ["DEFAULT_PAIRS", "SimMarket", "SimPair", "KrakenSimFactory", "SimVenue", "SimulatorService"]

@@ -1,0 +1,1 @@
+"""Venue dialects: each turns one venue's wire protocol into gfws messages."""

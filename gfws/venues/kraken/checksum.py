@@ -1,0 +1,29 @@
+"""Kraken v2 book checksum (PROTOCOL.md section 4).
+
+CRC32 over the top 10 asks (best first) then the top 10 bids, each level
+written as its price then its qty, at the pair's precision, with the decimal
+point removed and leading zeros stripped.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from zlib import crc32
+
+from gfws.books import OrderBook
+
+CHECKSUM_LEVELS = 10
+
+
+def level_text(price: Decimal, qty: Decimal) -> str:
+    """Checksum text of one level; values must already be at pair precision."""
+    return (
+        format(price, "f").replace(".", "").lstrip("0")
+        + format(qty, "f").replace(".", "").lstrip("0")
+    )
+
+
+def book_checksum(book: OrderBook) -> int:
+    """The unsigned CRC32 Kraken sends with every book message."""
+    text = book.asks.text(CHECKSUM_LEVELS) + book.bids.text(CHECKSUM_LEVELS)
+    return crc32(text.encode("ascii"))

@@ -1,0 +1,165 @@
+"""Kraken v2 wire protocol: request bytes out, ``gfws.messages`` in.
+
+Messages are classified by their envelope (``channel`` for data, ``method``
+for acks and pongs), never guessed from which keys happen to be present.
+Decoding is done by msgspec straight into typed Structs, so numbers become
+exact Decimals and wrong shapes are rejected in the same pass.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Mapping, Optional, Sequence
+
+import msgspec
+from zope.interface import implementer
+
+from gfws.books import OrderBook
+from gfws.interfaces import IVenueDialect
+from gfws.messages import (
+    Ack,
+    BookData,
+    ChannelData,
+    Heartbeat,
+    MessageError,
+    PairInfo,
+    Pong,
+    SystemStatus,
+    TickerData,
+    TradeData,
+    VenueMessage,
+)
+from gfws.venues.kraken import checksum
+
+
+class _AckResult(msgspec.Struct, gc=False):
+    channel: Optional[str] = None
+    symbol: Optional[str] = None
+
+
+class _Envelope(msgspec.Struct, gc=False):
+    channel: Optional[str] = None
+    method: Optional[str] = None
+    type: Optional[str] = None
+    data: msgspec.Raw = msgspec.Raw(b"")
+    sequence: Optional[int] = None
+    req_id: Optional[int] = None
+    success: Optional[bool] = None
+    error: Optional[str] = None
+    symbol: Optional[str] = None
+    result: Optional[_AckResult] = None
+
+
+class _Instruments(msgspec.Struct, gc=False):
+    pairs: list[PairInfo] = []
+
+
+_HEARTBEAT = Heartbeat()
+_SNAPSHOT_TYPES = {"snapshot": True, "update": False}
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_DATA_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    "book": msgspec.json.Decoder(list[BookData]),
+    "ticker": msgspec.json.Decoder(list[TickerData]),
+    "trade": msgspec.json.Decoder(list[TradeData]),
+    "status": msgspec.json.Decoder(list[SystemStatus]),
+    "instrument": msgspec.json.Decoder(_Instruments),
+}
+_encode = msgspec.json.encode
+
+#: Options a subscription may carry per channel, with their checks.
+BOOK_DEPTHS = (10, 25, 100, 500, 1000)
+
+
+@implementer(IVenueDialect)
+class KrakenV2Dialect:
+    """Kraken Spot WebSocket API v2 (PROTOCOL.md sections 2 to 4)."""
+
+    name = "kraken"
+    channels = frozenset({"ticker", "trade", "book"})
+    instrument_channel = "instrument"
+
+    def subscribe_request(
+        self, channel: str, symbols: Sequence[str], options: Mapping[str, Any], req_id: int
+    ) -> bytes:
+        return self._request("subscribe", channel, symbols, options, req_id)
+
+    def unsubscribe_request(
+        self, channel: str, symbols: Sequence[str], options: Mapping[str, Any], req_id: int
+    ) -> bytes:
+        return self._request("unsubscribe", channel, symbols, options, req_id)
+
+    def _request(
+        self,
+        method: str,
+        channel: str,
+        symbols: Sequence[str],
+        options: Mapping[str, Any],
+        req_id: int,
+    ) -> bytes:
+        params: dict[str, Any] = {"channel": channel}
+        if symbols:
+            params["symbol"] = list(symbols)
+        params.update(options)
+        return _encode({"method": method, "params": params, "req_id": req_id})
+
+    def ping_request(self, req_id: int) -> bytes:
+        return _encode({"method": "ping", "req_id": req_id})
+
+    def expected_acks(self, channel: str, symbols: Sequence[str]) -> int:
+        return len(symbols) or 1
+
+    def level_text(self, price: Decimal, qty: Decimal) -> str:
+        return checksum.level_text(price, qty)
+
+    def book_checksum(self, book: OrderBook) -> int:
+        return checksum.book_checksum(book)
+
+    def parse(self, payload: bytes) -> VenueMessage:
+        try:
+            envelope = _ENVELOPE.decode(payload)
+        except msgspec.ValidationError as e:
+            raise MessageError("schema", f"envelope: {e}") from None
+        except msgspec.DecodeError as e:
+            raise MessageError("malformed_json", str(e)) from None
+        channel = envelope.channel
+        if channel is not None:
+            return self._channel_data(channel, envelope)
+        method = envelope.method
+        if method == "pong":
+            return Pong(req_id=envelope.req_id)
+        if method in ("subscribe", "unsubscribe"):
+            return self._ack(method, envelope)
+        if method is not None:
+            raise MessageError("unknown_method", f"method {method!r}")
+        raise MessageError("schema", "neither 'channel' nor 'method' in message")
+
+    def _channel_data(self, channel: str, envelope: _Envelope) -> VenueMessage:
+        if channel == "heartbeat":
+            return _HEARTBEAT
+        decoder = _DATA_DECODERS.get(channel)
+        if decoder is None:
+            raise MessageError("unknown_channel", f"channel {channel!r}", channel)
+        snapshot = _SNAPSHOT_TYPES.get(envelope.type)  # type: ignore[arg-type]
+        if snapshot is None:
+            raise MessageError("schema", f"type {envelope.type!r} is not snapshot or update", channel)
+        try:
+            data = decoder.decode(envelope.data)
+        except msgspec.ValidationError as e:
+            raise MessageError("schema", f"{channel} data: {e}", channel) from None
+        except msgspec.DecodeError as e:
+            raise MessageError("schema", f"{channel} data: {e}", channel) from None
+        items = data.pairs if channel == "instrument" else data
+        return ChannelData(channel, snapshot, items, envelope.sequence)
+
+    def _ack(self, method: str, envelope: _Envelope) -> Ack:
+        if envelope.success is None:
+            raise MessageError("schema", f"{method} ack without 'success'")
+        result = envelope.result
+        return Ack(
+            method=method,
+            success=envelope.success,
+            req_id=envelope.req_id,
+            channel=result.channel if result is not None else None,
+            symbol=(result.symbol if result is not None else None) or envelope.symbol,
+            error=envelope.error,
+        )
