@@ -116,9 +116,12 @@ class SymbolMarket:
         self._lot_scale = 10**pair.qty_precision
         mid = pair.mid_ticks
         spread = max(1, mid // 20000)
-        for i in range(BOOK_LEVELS):
-            self.bids.set(mid - spread - i * self._gap(), self._size())
-            self.asks.set(mid + spread + i * self._gap(), self._size())
+        bid, ask = mid - spread, mid + spread
+        for _ in range(BOOK_LEVELS):
+            self.bids.set(bid, self._size())
+            self.asks.set(ask, self._size())
+            bid -= self._gap()
+            ask += self._gap()
 
     def _gap(self) -> int:
         return 1 + self.rng.randrange(3)

@@ -1,0 +1,124 @@
+"""Publisher and JSONL sink: in-process delivery, batching, exact formatting."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from twisted.internet.task import Clock
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from gfws.events import Book, Error, Trade
+from gfws.interfaces import IEventSink
+from gfws.publish import JsonlSink, Publisher
+from gfws.publish.jsonl import encode_event
+
+D = Decimal
+
+
+def trade(i=1, qty="0.00000001"):
+    return Trade(venue="kraken", recv_ts=1700000000.25, symbol="BTC/USD", trade_id=i, side="buy",
+                 price=D("30000.0"), qty=D(qty), ord_type="limit", ts="2023-09-25T07:49:37.708706Z")
+
+
+@implementer(IEventSink)
+class ListSink:
+    def __init__(self):
+        self.batches, self.flushes, self.closed = [], 0, False
+
+    def write(self, events):
+        self.batches.append(list(events))
+
+    def flush(self):
+        self.flushes += 1
+
+    def close(self):
+        self.closed = True
+
+
+def test_subscribers_by_type_and_for_all():
+    p = Publisher(Clock())
+    trades, everything = [], []
+    p.subscribe(trades.append, "trade")
+    stop = p.subscribe(everything.append)
+    error = Error(venue="kraken", recv_ts=1.0, message="x")
+    p.publish(trade())
+    p.publish(error)
+    assert trades == [trade()] and everything == [trade(), error]
+    stop()
+    p.publish(trade(2))
+    assert len(everything) == 2 and len(trades) == 2
+    assert p.published == {"trade": 2, "error": 1}
+
+
+def test_unknown_event_type_is_refused():
+    with pytest.raises(ValueError, match="unknown event type"):
+        Publisher(Clock()).subscribe(print, "trades")
+
+
+def test_a_failing_subscriber_does_not_stop_the_others():
+    p = Publisher(Clock())
+    got = []
+
+    def broken(event):
+        raise RuntimeError("strategy bug")
+
+    p.subscribe(broken)
+    p.subscribe(got.append)
+    p.publish(trade())
+    assert got == [trade()] and p.subscriber_errors == 1
+
+
+def test_sinks_get_one_batch_per_reactor_turn():
+    clock = Clock()
+    p = Publisher(clock)
+    sink = ListSink()
+    verifyObject(IEventSink, sink)
+    p.add_sink(sink)
+    for i in range(5):
+        p.publish(trade(i))
+    assert sink.batches == []
+    assert len(clock.getDelayedCalls()) == 1  # one flush scheduled, not one per event
+    clock.advance(0)
+    assert [len(b) for b in sink.batches] == [5] and sink.flushes == 1
+    assert clock.getDelayedCalls() == []
+
+
+def test_a_full_batch_is_flushed_at_once():
+    clock = Clock()
+    p = Publisher(clock, max_batch=3)
+    sink = ListSink()
+    p.add_sink(sink)
+    for i in range(7):
+        p.publish(trade(i))
+    assert [len(b) for b in sink.batches] == [3, 3]
+    p.close()
+    assert [len(b) for b in sink.batches] == [3, 3, 1] and sink.closed
+    assert clock.getDelayedCalls() == []
+
+
+def test_event_json_keeps_precision_and_never_uses_exponents():
+    line = json.loads(encode_event(trade(qty="0.00000001")))
+    assert line == {"type": "trade", "venue": "kraken", "recv_ts": "2023-11-14T22:13:20.250000Z",
+                    "symbol": "BTC/USD", "trade_id": 1, "side": "buy", "price": "30000.0",
+                    "qty": "0.00000001", "ord_type": "limit", "ts": "2023-09-25T07:49:37.708706Z"}
+
+
+def test_book_event_levels_are_string_pairs():
+    book = Book(venue="kraken", recv_ts=0.0, symbol="ETH/USD", bids=((D("1999.90"), D("1.50000000")),),
+                asks=((D("2000.10"), D("0.00100000")),), checksum=42, snapshot=False)
+    line = json.loads(encode_event(book))
+    assert line["bids"] == [["1999.90", "1.50000000"]] and line["asks"] == [["2000.10", "0.00100000"]]
+
+
+def test_jsonl_file_sink_appends_lines(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"earlier": true}\n')
+    sink = JsonlSink(str(path))
+    sink.write([trade(1), trade(2)])
+    sink.flush()
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[2])["trade_id"] == 2
+    sink.close()
