@@ -7,10 +7,10 @@ connects or opens a file before ``startService``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Generator, Optional
 
-from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.logger import Logger
 
 from gfws.config import EndpointConfig, FeedConfig
@@ -95,7 +95,17 @@ class FeedService(MultiService):
             on_active,
         )
 
-    def stopService(self) -> "Deferred[None]":
-        d = maybeDeferred(super().stopService)
-        d.addBoth(lambda result: (self.publisher.close(), result)[1])
-        return d
+    @inlineCallbacks
+    def stopService(self) -> Generator[Deferred[Any], Any, None]:
+        """Stop children one at a time, newest first, then flush the sinks.
+
+        Sequential, unlike ``MultiService``: the endpoint's close handshake
+        must finish before the simulator (when there is one) goes away.
+        """
+        Service.stopService(self)
+        for child in reversed(list(self)):
+            try:
+                yield maybeDeferred(child.stopService)
+            except Exception:
+                self.log.failure("stopping {child!r} failed", child=child)
+        self.publisher.close()

@@ -18,6 +18,7 @@ from twisted.internet import ssl
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IDelayedCall, IStreamClientEndpoint
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from autobahn.websocket.util import parse_url
@@ -125,7 +126,10 @@ class FeedEndpoint(Service):
         client = self._client
 
         def stop_client(_: object) -> object:
-            return client.stopService() if client is not None else None
+            # On a fresh stack: a subscriber may be stopping us from inside
+            # ClientService's own state machine (the retry policy publishes),
+            # and Automat refuses re-entry.
+            return deferLater(self._reactor, 0, client.stopService) if client is not None else None
 
         closed.addCallback(stop_client)
         closed.addCallback(lambda _: self._set_state("shutdown"))

@@ -1,0 +1,119 @@
+"""The client against the simulator over real loopback WebSockets."""
+
+from __future__ import annotations
+
+import pytest
+import pytest_twisted
+from twisted.internet.defer import inlineCallbacks
+
+from gfws.service import FeedService
+from gfws.sim import SimulatorService, SimVenue
+from tests.loopback import feed_config, tag, wait_for
+
+
+@pytest.fixture
+def simulator():
+    from twisted.internet import reactor
+
+    service = SimulatorService(SimVenue(clock=reactor, interval=0.02, seed=3), port=0)
+    service.startService()
+    yield service
+    pytest_twisted.blockon(service.stopService())
+
+
+def start_feed(simulator, subscriptions, **connection):
+    service = FeedService(feed_config(simulator.url, subscriptions, **connection))
+    events = []
+    service.subscribe(events.append)
+    service.startService()
+    return service, events
+
+
+def pending_calls_except_simulator():
+    """Delayed calls pending in the reactor, less the simulator's own loops."""
+    from twisted.internet import reactor
+
+    return [c for c in reactor.getDelayedCalls() if "SimVenue" not in repr(c.func)]
+
+
+@pytest_twisted.inlineCallbacks
+def test_subscribe_to_events_for_two_symbols(simulator):
+    feed, events = start_feed(simulator, [
+        {"channel": "ticker", "symbols": ["BTC/USD", "ETH/USD"]},
+        {"channel": "trade", "symbols": ["BTC/USD", "ETH/USD"]},
+        {"channel": "book", "symbols": ["BTC/USD", "ETH/USD"], "depth": 10},
+    ])
+    try:
+        needed = {(kind, symbol) for kind in ("ticker", "trade", "book") for symbol in ("BTC/USD", "ETH/USD")}
+        yield wait_for(feed, lambda e: needed <= {(tag(x), getattr(x, "symbol", None)) for x in events}, timeout=15)
+        assert not [e for e in events if tag(e) in ("integrity", "error")]
+        states = [e.state for e in events if tag(e) == "connection"]
+        assert states[:2] == ["connecting", "connected"] and "active" in states
+        book = [e for e in events if tag(e) == "book" and e.symbol == "ETH/USD"][-1]
+        assert len(book.bids) == 10 and book.bids[0][0] < book.asks[0][0]
+        assert str(book.bids[0][0]).count(".") == 1 and len(str(book.bids[0][0]).split(".")[1]) == 2
+    finally:
+        yield feed.stopService()
+    assert feed.endpoint.state == "shutdown"
+
+
+@pytest_twisted.inlineCallbacks
+def test_rejected_subscription_reported_with_channel_symbol_and_venue_text(simulator):
+    feed, events = start_feed(simulator, [{"channel": "trade", "symbols": ["BTC/USD", "FAKE/USD"]}])
+    try:
+        error = yield wait_for(feed, lambda e: tag(e) == "error")
+        assert (error.channel, error.symbol, error.message) == ("trade", "FAKE/USD", "Currency pair not supported FAKE/USD")
+        assert error.endpoint == "sim"
+        yield wait_for(feed, lambda e: tag(e) == "trade" and e.symbol == "BTC/USD", timeout=15)
+    finally:
+        yield feed.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_forced_checksum_mismatch_then_resync(simulator):
+    feed, events = start_feed(simulator, [{"channel": "book", "symbols": ["BTC/USD", "SOL/EUR"], "depth": 25}])
+    try:
+        yield wait_for(feed, lambda e: tag(e) == "book" and e.symbol == "BTC/USD" and not e.snapshot)
+        simulator.venue.corrupt_next_checksum("BTC/USD")
+        mismatch = yield wait_for(feed, lambda e: tag(e) == "integrity")
+        assert (mismatch.kind, mismatch.symbol) == ("checksum_mismatch", "BTC/USD")
+        at = events.index(mismatch)
+        resumed = yield wait_for(feed, lambda e: tag(e) == "book" and e.symbol == "BTC/USD")
+        assert resumed.snapshot
+        between = [e for e in events[at:events.index(resumed)] if tag(e) == "book" and e.symbol == "BTC/USD"]
+        assert between == []
+        yield wait_for(feed, lambda e: tag(e) == "book" and e.symbol == "BTC/USD" and not e.snapshot)
+        assert [e.kind for e in events if tag(e) == "integrity"] == ["checksum_mismatch"]
+    finally:
+        yield feed.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_reconnects_and_resubscribes_after_the_venue_drops_us(simulator):
+    feed, events = start_feed(simulator, [{"channel": "book", "symbols": ["ETH/USD"]}])
+    try:
+        yield wait_for(feed, lambda e: tag(e) == "connection" and e.state == "active")
+        yield simulator.factory.close_all()
+        down = yield wait_for(feed, lambda e: tag(e) == "connection" and e.state == "disconnected")
+        assert "unclean" in down.reason
+        snapshot = yield wait_for(feed, lambda e: tag(e) == "book" and e.snapshot)
+        assert snapshot.symbol == "ETH/USD"
+        snapshots = [e for e in events if tag(e) == "book" and e.snapshot]
+        assert len(snapshots) == 2  # one per connection
+    finally:
+        yield feed.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_shutdown_closes_cleanly_and_leaves_nothing_pending(simulator):
+    before = pending_calls_except_simulator()
+    feed, events = start_feed(simulator, [{"channel": "book", "symbols": ["BTC/USD"]}],
+                              auto_ping_interval=0.2, auto_ping_timeout=1.0)
+    yield wait_for(feed, lambda e: tag(e) == "connection" and e.state == "active")
+    assert len(pending_calls_except_simulator()) > len(before)  # reset timer, auto-ping...
+    yield feed.stopService()
+    closed = [e for e in events if tag(e) == "connection" and e.state == "disconnected"]
+    assert closed and closed[-1].reason.startswith("code 1000")
+    assert [e.state for e in events if tag(e) == "connection"][-1] == "shutdown"
+    assert pending_calls_except_simulator() == before
+    assert simulator.venue.sessions == []
