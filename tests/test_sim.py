@@ -115,6 +115,9 @@ def test_an_independent_book_verifies_every_checksum(depth):
         levels = lambda side: [(p.price(Decimal(str(l["price"]))), p.qty(Decimal(str(l["qty"])))) for l in data[side]]
         book.apply(levels("bids"), levels("asks"))
         deletes += sum(1 for side in ("bids", "asks") for l in data[side] if l["qty"] == 0)
+        for side in ("bids", "asks"):  # deletions first, as in Kraken's captures
+            sizes = [l["qty"] for l in data[side]]
+            assert sizes == sorted(sizes, key=bool), sizes
         assert book_checksum(book) == data["checksum"]
         if message["type"] == "snapshot":
             assert len(book.bids) == depth and len(book.asks) == depth

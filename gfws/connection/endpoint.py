@@ -101,6 +101,7 @@ class FeedEndpoint(Service):
         super().startService()
         c = self._connection
         factory = FeedClientFactory(self, url=self.config.url)
+        factory.noisy = False  # our own connection events say it better
         factory.setProtocolOptions(
             openHandshakeTimeout=c.open_handshake_timeout,
             closeHandshakeTimeout=c.close_handshake_timeout,

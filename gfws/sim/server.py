@@ -226,10 +226,13 @@ class SimSession:
                 levels = top
             else:
                 now = dict(top)
-                levels = [(t, q) for t, q in top if sent.get(t) != q]
-                # Deleted levels are sent with qty 0; levels that only fell
-                # below the depth are not (the client truncates them).
-                levels += [(t, 0) for t in sent if t not in now and t not in side.lots]
+                # Deleted levels first, with qty 0, as Kraken orders them (a
+                # client that truncates after every level, not after the
+                # message, then still ends right); then new and changed
+                # levels, best first.  Levels that only fell below the depth
+                # are not sent: the client truncates them.
+                levels = [(t, 0) for t in sent if t not in now and t not in side.lots]
+                levels += [(t, q) for t, q in top if sent.get(t) != q]
             sent.clear()
             sent.update(top)
             changed[name] = levels
@@ -446,6 +449,7 @@ class SimulatorService(Service):
         if reactor is None:
             from twisted.internet import reactor  # type: ignore[no-redef]
         self.factory = factory = KrakenSimFactory(self.venue)
+        factory.noisy = False
         self._listening = reactor.listenTCP(self.requested_port, factory, interface=self.interface)
         self.port = self._listening.getHost().port
         self.venue.start()
