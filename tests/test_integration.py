@@ -93,7 +93,7 @@ def test_reconnects_and_resubscribes_after_the_venue_drops_us(simulator):
     feed, events = start_feed(simulator, [{"channel": "book", "symbols": ["ETH/USD"]}])
     try:
         yield wait_for(feed, lambda e: tag(e) == "connection" and e.state == "active")
-        yield simulator.factory.close_all()
+        yield simulator.close_all()
         down = yield wait_for(feed, lambda e: tag(e) == "connection" and e.state == "disconnected")
         assert "unclean" in down.reason
         snapshot = yield wait_for(feed, lambda e: tag(e) == "book" and e.snapshot)

@@ -11,7 +11,7 @@ from twisted.internet.task import Clock
 from gfws.books import OrderBook
 from gfws.precision import PairPrecision
 from gfws.sim import SimVenue
-from gfws.sim.server import wire_number
+from gfws.sim.session import wire_number
 from gfws.venues.kraken.checksum import book_checksum, level_text
 
 

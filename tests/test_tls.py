@@ -14,8 +14,7 @@ from twisted.internet import ssl
 
 from gfws.config import ConfigError, parse_config
 from gfws.service import FeedService
-from gfws.sim import SimVenue
-from gfws.sim.server import KrakenSimFactory
+from gfws.sim import SimulatorService, SimVenue
 from tests.loopback import tag, wait_for
 
 
@@ -44,14 +43,11 @@ def tls_venue(tmp_path):
     cert_pem, key_pem = self_signed("localhost")
     (tmp_path / "ca.pem").write_bytes(cert_pem)
     options = ssl.PrivateCertificate.loadPEM(cert_pem + key_pem).options()
-    venue = SimVenue(clock=reactor, interval=0.02)
-    factory = KrakenSimFactory(venue, url="wss://localhost/v2")
-    port = reactor.listenSSL(0, factory, options, interface="127.0.0.1")
-    venue.start()
-    yield port.getHost().port, str(tmp_path / "ca.pem")
-    venue.stop()
-    pytest_twisted.blockon(factory.close_all())
-    pytest_twisted.blockon(port.stopListening())
+    gate = SimulatorService(SimVenue(clock=reactor, interval=0.02), port=0, tls=options)
+    gate.startService()
+    assert gate.url.startswith("wss://")
+    yield gate.port, str(tmp_path / "ca.pem")
+    pytest_twisted.blockon(gate.stopService())
 
 
 def config(port, ca_bundle=None, host="localhost"):

@@ -3,6 +3,7 @@ deterministic simulated market, for demos, tests and users' own strategies.
 """
 
 from gfws.sim.market import DEFAULT_PAIRS, SimMarket, SimPair
-from gfws.sim.server import KrakenSimFactory, SimulatorService, SimVenue
+from gfws.sim.server import KrakenSimFactory, SimulatorService
+from gfws.sim.venue import SimVenue
 
 __all__ = ["DEFAULT_PAIRS", "SimMarket", "SimPair", "KrakenSimFactory", "SimVenue", "SimulatorService"]

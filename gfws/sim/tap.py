@@ -2,31 +2,91 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from twisted.application.service import MultiService
 from twisted.python import usage
 
-from gfws.sim.server import SimulatorService, SimVenue
+from gfws.sim.faults import FaultSchedule, parse_fault
+from gfws.sim.server import SimulatorService
+from gfws.sim.venue import SimVenue
 
 
 class Options(usage.Options):
     longdesc = (
         "Run a local Kraken WebSocket v2 venue over a deterministic simulated "
         "market (BTC/USD, ETH/USD, SOL/EUR, ADA/USD, DOGE/USD). Point any "
-        "Kraken v2 client at ws://HOST:PORT/v2."
+        "Kraken v2 client at ws://HOST:PORT/v2. Several ports give several "
+        "endpoints (gates) onto the same market, each with its own faults."
     )
     optParameters = [
-        ["port", "p", 8765, "TCP port to listen on (0: any free port).", int],
+        ["port", "p", "8765", "TCP port(s) to listen on, comma-separated (0: any free port)."],
         ["interface", "i", "127.0.0.1", "Address to listen on."],
         ["seed", "s", 1, "Seed of the simulated market (same seed, same market).", int],
         ["interval", None, 0.05, "Seconds between market changes, per pair.", float],
+        ["ack-delay", None, 0.0, "Seconds to delay every answer to a request.", float],
     ]
+    optFlags = [["drop-acks", None, "Never answer subscribe/unsubscribe (the subscriptions still happen)."]]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["faults"] = []
+        self["reject"] = []
+
+    def opt_fault(self, text: str) -> None:
+        """A scheduled fault KIND@START[+DURATION][/EVERY][#GATE] (repeatable), e.g. stall@10+5.
+        Kinds: refuse, refuse-http, close, stall, stall-pings, drop-acks, maintenance, restart."""
+        try:
+            self["faults"].append(parse_fault(text))
+        except ValueError as e:
+            raise usage.UsageError(str(e)) from None
+
+    def opt_reject(self, symbol: str) -> None:
+        """Refuse subscriptions to SYMBOL as unsupported (repeatable)."""
+        self["reject"].append(symbol)
 
     def postOptions(self) -> None:
-        if not 0 <= self["port"] <= 65535:
+        try:
+            self["ports"] = [int(p) for p in self["port"].split(",")]
+        except ValueError:
+            raise usage.UsageError(f"--port: expected port numbers separated by commas, got {self['port']!r}") from None
+        if not all(0 <= p <= 65535 for p in self["ports"]):
             raise usage.UsageError(f"--port: expected 0-65535, got {self['port']}")
         if not self["interval"] > 0:
             raise usage.UsageError(f"--interval: expected a number > 0, got {self['interval']}")
+        for fault in self["faults"]:
+            if fault.gate >= len(self["ports"]):
+                raise usage.UsageError(f"--fault {fault.kind}: gate #{fault.gate} needs {fault.gate + 1} ports in --port")
 
 
-def makeService(options: Options) -> SimulatorService:
-    venue = SimVenue(interval=options["interval"], seed=options["seed"])
-    return SimulatorService(venue, port=options["port"], interface=options["interface"])
+class SimulatorRoot(MultiService):
+    """The gates, and the fault schedule started with them."""
+
+    def __init__(self, schedule: FaultSchedule) -> None:
+        super().__init__()
+        self.schedule = schedule
+
+    def startService(self) -> None:
+        super().startService()
+        self.schedule.start()
+
+    def stopService(self) -> Any:
+        self.schedule.cancel()
+        return super().stopService()
+
+
+def makeService(options: Options) -> MultiService:
+    from twisted.internet import reactor
+
+    venue = SimVenue(clock=reactor, interval=options["interval"], seed=options["seed"])
+    venue.refused_symbols.update(options["reject"])
+    gates = []
+    for i, port in enumerate(options["ports"]):
+        gate = SimulatorService(venue, port=port, interface=options["interface"], name=f"gate-{i}")
+        gate.ack_delay = options["ack-delay"]
+        gate.drop_acks = options["drop-acks"]
+        gates.append(gate)
+    root = SimulatorRoot(FaultSchedule(reactor, gates, options["faults"]))
+    for gate in gates:
+        gate.setServiceParent(root)
+    return root

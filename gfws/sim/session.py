@@ -1,0 +1,263 @@
+"""One client connection to the simulated venue: Kraken v2 requests and data.
+
+What a session sends follows Kraken's documented behaviour (PROTOCOL.md):
+status on connect, one ack per symbol echoing ``req_id``, snapshot then
+updates, deletions first, no deletion for a level that merely fell out of
+the subscribed depth, heartbeats when idle, pong for ping.  The session's
+gate (the listening endpoint it came through) may be stalled, drop or delay
+acks: those are the faults tests inject.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+import msgspec
+
+from gfws.sim.market import SimTrade, SymbolMarket
+
+if TYPE_CHECKING:
+    from gfws.sim.server import SimulatorService
+    from gfws.sim.venue import SimVenue
+
+BOOK_DEPTHS = (10, 25, 100, 500, 1000)
+CHECKSUM_LEVELS = 10
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+def wire_number(units: int, decimals: int) -> msgspec.Raw:
+    """A JSON number for ``units * 10**-decimals`` with trailing zeros
+    trimmed as Kraken sends them (``4.0``, ``0.001``, ``29430.2``)."""
+    sign = "-" if units < 0 else ""
+    digits = str(abs(units)).rjust(decimals + 1, "0")
+    whole, frac = (digits[:-decimals], digits[-decimals:]) if decimals else (digits, "")
+    return msgspec.Raw(f"{sign}{whole}.{frac.rstrip('0') or '0'}".encode())
+
+
+def rfc3339(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def view_checksum(asks: list[tuple[int, int]], bids: list[tuple[int, int]]) -> int:
+    """Kraken's CRC32 over the top 10 asks then bids, from integer steps."""
+    text = "".join(f"{t}{q}" for t, q in asks[:CHECKSUM_LEVELS]) + "".join(
+        f"{t}{q}" for t, q in bids[:CHECKSUM_LEVELS]
+    )
+    return zlib.crc32(text.encode("ascii"))
+
+
+class _BookView:
+    """What one subscriber has been sent of one book (top ``depth``)."""
+
+    __slots__ = ("depth", "bids", "asks")
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.bids: dict[int, int] = {}
+        self.asks: dict[int, int] = {}
+
+
+class SimSession:
+    """One client connection's subscriptions and what it has been sent."""
+
+    def __init__(self, venue: "SimVenue", gate: "SimulatorService", send: Callable[[bytes], None], connection_id: int) -> None:
+        self.venue = venue
+        self.gate = gate
+        self._send = send
+        self.connection_id = connection_id
+        self.books: dict[str, _BookView] = {}
+        self.tickers: dict[str, str] = {}  # symbol -> event_trigger
+        self.trades: set[str] = set()
+        self.instrument = False
+        self.last_sent = venue.clock.seconds()
+        self.requests = 0
+        self.closed = False
+
+    @property
+    def subscribed(self) -> bool:
+        return bool(self.books or self.tickers or self.trades or self.instrument)
+
+    def send(self, message: dict[str, Any], ack: bool = False) -> None:
+        gate = self.gate
+        if gate.stalled is not None and not (gate.stalled == "pings" and message.get("method") == "pong"):
+            return  # stalled: the socket stays open, nothing comes out
+        if ack and gate.drop_acks:
+            return
+        self.last_sent = self.venue.clock.seconds()
+        self._send(_encode(message))
+
+    # -- requests ---------------------------------------------------------
+
+    def request_received(self, payload: bytes) -> None:
+        self.requests += 1
+        if self.gate.ack_delay > 0:
+            self.venue.clock.callLater(self.gate.ack_delay, self._answer, payload)
+        else:
+            self._answer(payload)
+
+    def _answer(self, payload: bytes) -> None:
+        if self.closed:
+            return
+        time_in = rfc3339(self.venue.clock.seconds())
+        try:
+            request = _decode(payload)
+        except msgspec.DecodeError:
+            self.send({"error": "EGeneral:Invalid arguments", "success": False, "time_in": time_in, "time_out": time_in})
+            return
+        if not isinstance(request, dict):
+            self.send({"error": "EGeneral:Invalid arguments", "success": False, "time_in": time_in, "time_out": time_in})
+            return
+        method = request.get("method")
+        req_id = request.get("req_id")
+        if method == "ping":
+            self.send(self._stamp({"method": "pong", "req_id": req_id}, time_in))
+        elif method in ("subscribe", "unsubscribe"):
+            self._subscription(method, request.get("params"), req_id, time_in)
+        else:
+            self.send(self._stamp(
+                {"error": f"EGeneral:Invalid arguments:method {method}", "method": method, "success": False, "req_id": req_id},
+                time_in,
+            ))
+
+    def _stamp(self, message: dict[str, Any], time_in: str) -> dict[str, Any]:
+        if message.get("req_id") is None:
+            message.pop("req_id", None)
+        message["time_in"] = time_in
+        message["time_out"] = rfc3339(self.venue.clock.seconds())
+        return message
+
+    def _refuse(self, method: str, error: str, req_id: Any, time_in: str, symbol: Optional[str] = None) -> None:
+        message: dict[str, Any] = {"error": error, "method": method, "success": False, "req_id": req_id}
+        if symbol is not None:
+            message["symbol"] = symbol
+        self.send(self._stamp(message, time_in), ack=True)
+
+    def _subscription(self, method: str, params: Any, req_id: Any, time_in: str) -> None:
+        if not isinstance(params, dict) or not isinstance(params.get("channel"), str):
+            return self._refuse(method, "EGeneral:Invalid arguments:params", req_id, time_in)
+        channel = params["channel"]
+        if channel == "instrument":
+            return self._instrument(method, req_id, time_in)
+        if channel not in ("book", "ticker", "trade"):
+            return self._refuse(method, f"EGeneral:Invalid arguments:channel {channel}", req_id, time_in)
+        symbols = params.get("symbol")
+        if not isinstance(symbols, list) or not symbols or not all(isinstance(s, str) for s in symbols):
+            return self._refuse(method, "EGeneral:Invalid arguments:symbol", req_id, time_in)
+        depth = params.get("depth", 10)
+        if channel == "book" and depth not in BOOK_DEPTHS:
+            return self._refuse(method, "EGeneral:Invalid arguments:depth", req_id, time_in)
+        trigger = params.get("event_trigger", "trades")
+        if channel == "ticker" and trigger not in ("trades", "bbo"):
+            return self._refuse(method, "EGeneral:Invalid arguments:event_trigger", req_id, time_in)
+        snapshot = params.get("snapshot", channel != "trade")
+        for symbol in symbols:
+            market = self.venue.market.symbols.get(symbol)
+            if market is None or symbol in self.venue.refused_symbols:
+                self._refuse(method, f"Currency pair not supported {symbol}", req_id, time_in, symbol)
+            elif method == "subscribe":
+                self._subscribe(channel, market, depth, trigger, snapshot, req_id, time_in)
+            else:
+                self._unsubscribe(channel, symbol, req_id, time_in)
+
+    def _subscribe(
+        self, channel: str, market: SymbolMarket, depth: int, trigger: str, snapshot: bool, req_id: Any, time_in: str
+    ) -> None:
+        symbol = market.pair.symbol
+        already = (
+            symbol in self.books if channel == "book" else symbol in self.tickers if channel == "ticker" else symbol in self.trades
+        )
+        if already:
+            return self._refuse("subscribe", "Already subscribed", req_id, time_in, symbol)
+        result: dict[str, Any] = {"channel": channel, "snapshot": snapshot, "symbol": symbol}
+        if channel == "book":
+            result["depth"] = depth
+        if channel == "ticker":
+            result["event_trigger"] = trigger
+        self.send(self._stamp({"method": "subscribe", "result": result, "success": True, "req_id": req_id}, time_in), ack=True)
+        if channel == "book":
+            view = self.books[symbol] = _BookView(depth)
+            self._send_book(market, view, snapshot=True)
+        elif channel == "ticker":
+            self.tickers[symbol] = trigger
+            if snapshot:
+                self.send({"channel": "ticker", "type": "snapshot", "data": [self.venue.ticker(market)]})
+        else:
+            self.trades.add(symbol)
+            if snapshot and market.trades:
+                data = [self.venue.trade(market, t) for t in market.trades]
+                self.send({"channel": "trade", "type": "snapshot", "data": data})
+
+    def _unsubscribe(self, channel: str, symbol: str, req_id: Any, time_in: str) -> None:
+        table: Any = self.books if channel == "book" else self.tickers if channel == "ticker" else self.trades
+        if symbol not in table:
+            return self._refuse("unsubscribe", "Subscription Not Found", req_id, time_in, symbol)
+        result: dict[str, Any] = {"channel": channel, "symbol": symbol}
+        if channel == "book":
+            result["depth"] = self.books[symbol].depth
+        if isinstance(table, set):
+            table.discard(symbol)
+        else:
+            del table[symbol]
+        self.send(self._stamp({"method": "unsubscribe", "result": result, "success": True, "req_id": req_id}, time_in), ack=True)
+
+    def _instrument(self, method: str, req_id: Any, time_in: str) -> None:
+        if method == "subscribe" and self.instrument:
+            return self._refuse(method, "Already subscribed", req_id, time_in)
+        if method == "unsubscribe" and not self.instrument:
+            return self._refuse(method, "Subscription Not Found", req_id, time_in)
+        self.instrument = method == "subscribe"
+        result = {"channel": "instrument", "snapshot": True} if self.instrument else {"channel": "instrument"}
+        self.send(self._stamp({"method": method, "result": result, "success": True, "req_id": req_id}, time_in), ack=True)
+        if self.instrument:
+            self.send({"channel": "instrument", "type": "snapshot", "data": self.venue.instruments()})
+
+    # -- market data ------------------------------------------------------
+
+    def market_moved(self, symbol: str, market: SymbolMarket, trade: Optional[SimTrade]) -> None:
+        view = self.books.get(symbol)
+        if view is not None:
+            self._send_book(market, view, snapshot=False)
+        if trade is not None:
+            if symbol in self.trades:
+                self.send({"channel": "trade", "type": "update", "data": [self.venue.trade(market, trade)]})
+            if self.tickers.get(symbol) == "trades":
+                self.send({"channel": "ticker", "type": "update", "data": [self.venue.ticker(market)]})
+
+    def _send_book(self, market: SymbolMarket, view: _BookView, snapshot: bool) -> None:
+        pair = market.pair
+        pp, qp = pair.price_precision, pair.qty_precision
+        changed = {}
+        for name, side, sent in (("bids", market.bids, view.bids), ("asks", market.asks, view.asks)):
+            top = side.top(view.depth)
+            if snapshot:
+                levels = top
+            else:
+                now = dict(top)
+                # Deleted levels first, with qty 0, as Kraken orders them (a
+                # client that truncates after every level, not after the
+                # message, then still ends right); then new and changed
+                # levels, best first.  Levels that only fell below the depth
+                # are not sent: the client truncates them.
+                levels = [(t, 0) for t in sent if t not in now and t not in side.lots]
+                levels += [(t, q) for t, q in top if sent.get(t) != q]
+            sent.clear()
+            sent.update(top)
+            changed[name] = levels
+        if not snapshot and not changed["bids"] and not changed["asks"]:
+            return
+        checksum = view_checksum(market.asks.top(CHECKSUM_LEVELS), market.bids.top(CHECKSUM_LEVELS))
+        if pair.symbol in self.venue.corrupt_checksums:
+            self.venue.corrupt_checksums.discard(pair.symbol)
+            checksum ^= 0x5A5A5A5A
+        data: dict[str, Any] = {
+            "symbol": pair.symbol,
+            "bids": [{"price": wire_number(t, pp), "qty": wire_number(q, qp)} for t, q in changed["bids"]],
+            "asks": [{"price": wire_number(t, pp), "qty": wire_number(q, qp)} for t, q in changed["asks"]],
+            "checksum": checksum,
+            "timestamp": rfc3339(self.venue.clock.seconds()),
+        }
+        self.send({"channel": "book", "type": "snapshot" if snapshot else "update", "data": [data]})
