@@ -71,6 +71,47 @@ class ConnectionConfig:
     backoff_factor: float = 2.0
     backoff_cap: float = 60.0
     backoff_reset_after: float = 30.0
+    connect_attempts: int = 150
+    connect_window: float = 600.0
+    maintenance_reconnect_delay: float = 5.0
+    shutdown_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """How the endpoints of a feed share the work."""
+
+    mode: str = "failover"  # or "hot_standby"
+    failback: bool = True
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    failure_threshold: int = 5
+    recovery_time: float = 30.0
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """Token bucket for outgoing requests, per connection."""
+
+    rate: float = 10.0
+    burst: int = 20
+    exceeded_retry_delay: float = 2.0
+
+
+@dataclass(frozen=True)
+class LivenessConfig:
+    data_timeout: float = 10.0
+    ping_interval: float = 30.0
+    ping_timeout: float = 10.0
+    book: float = 0.0  # per-subscription staleness limits; 0 is off
+    ticker: float = 0.0
+    trade: float = 0.0
+
+    @property
+    def channel_timeouts(self) -> dict[str, float]:
+        return {"book": self.book, "ticker": self.ticker, "trade": self.trade}
 
 
 @dataclass(frozen=True)
@@ -91,6 +132,10 @@ class FeedConfig:
     sinks: tuple[SinkConfig, ...]
     connection: ConnectionConfig
     simulator: Optional[SimulatorConfig] = None
+    pool: PoolConfig = PoolConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    liveness: LivenessConfig = LivenessConfig()
 
 
 def is_loopback(host: str) -> bool:
@@ -174,7 +219,7 @@ def load_config(path: str) -> FeedConfig:
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
     r = _Reader(source)
-    r.table(data, "(top level)", {"venue", "endpoints", "subscriptions", "sinks", "connection", "simulator"})
+    r.table(data, "(top level)", {"venue", "endpoints", "subscriptions", "sinks", "connection", "simulator", "pool", "breaker", "rate_limit", "liveness"})
     if "venue" not in data:
         raise ConfigError(f'{source}: venue: missing; expected a [venue] table with name = "kraken"')
     venue = r.table(data["venue"], "venue", {"name"})
@@ -225,6 +270,10 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
     sinks = tuple(_sink(r, item, f"sinks[{i}]") for i, item in enumerate(r.array(data, "sinks")))
     connection = _connection(r, data.get("connection", {}))
     return FeedConfig(
+        pool=_settings(r, data.get("pool", {}), "pool", PoolConfig, {"mode": ("failover", "hot_standby")}),
+        breaker=_settings(r, data.get("breaker", {}), "breaker", BreakerConfig),
+        rate_limit=_settings(r, data.get("rate_limit", {}), "rate_limit", RateLimitConfig),
+        liveness=_settings(r, data.get("liveness", {}), "liveness", LivenessConfig, zero_ok={"book", "ticker", "trade"}),
         source=source,
         venue=name,
         endpoints=endpoints,
@@ -307,24 +356,47 @@ def _sink(r: _Reader, data: Any, where: str) -> SinkConfig:
     return SinkConfig(type=kind, path=path)
 
 
-def _connection(r: _Reader, data: Any) -> ConnectionConfig:
-    defaults = ConnectionConfig()
-    t = r.table(data, "connection", set(ConnectionConfig.__dataclass_fields__))
+def _settings(
+    r: _Reader,
+    data: Any,
+    name: str,
+    cls: Any,
+    choices: Optional[dict[str, tuple[str, ...]]] = None,
+    zero_ok: frozenset[str] | set[str] = frozenset(),
+) -> Any:
+    """A table of plain settings whose defaults (and so types) come from ``cls``."""
+    defaults = cls()
+    t = r.table(data, name, set(cls.__dataclass_fields__))
     values: dict[str, Any] = {}
     for key in t:
         default = getattr(defaults, key)
-        if isinstance(default, int) and not isinstance(default, bool):
-            value = r.get(t, "connection", key, int, "a whole number > 0")
+        where = f"{name}.{key}"
+        if isinstance(default, bool):
+            value = r.get(t, name, key, bool, "true or false")
+        elif isinstance(default, str):
+            allowed = (choices or {}).get(key, ())
+            value = r.get(t, name, key, str, f"one of {list(allowed)}")
+            if value not in allowed:
+                raise r.fail(where, f"one of {list(allowed)}", value)
+        elif isinstance(default, int):
+            value = r.get(t, name, key, int, "a whole number > 0")
             if value <= 0:
-                raise r.fail(f"connection.{key}", "a whole number > 0", value)
+                raise r.fail(where, "a whole number > 0", value)
+        elif key in zero_ok:
+            value = r.get(t, name, key, (int, float), "a number of seconds >= 0 (0: off)")
+            if value < 0:
+                raise r.fail(where, "a number of seconds >= 0 (0: off)", value)
+            value = float(value)
         else:
-            value = r.number(t, "connection", key, default)
+            value = r.number(t, name, key, default)
         values[key] = value
-    try:
-        if values.get("backoff_factor", defaults.backoff_factor) < 1:
-            raise r.fail("connection.backoff_factor", "a number >= 1", values["backoff_factor"])
-        if values.get("backoff_cap", defaults.backoff_cap) < values.get("backoff_initial", defaults.backoff_initial):
-            raise r.fail("connection.backoff_cap", "a number >= backoff_initial", values.get("backoff_cap"))
-    except KeyError:
-        pass
-    return ConnectionConfig(**values)
+    return cls(**values)
+
+
+def _connection(r: _Reader, data: Any) -> ConnectionConfig:
+    config: ConnectionConfig = _settings(r, data, "connection", ConnectionConfig)
+    if config.backoff_factor < 1:
+        raise r.fail("connection.backoff_factor", "a number >= 1", config.backoff_factor)
+    if config.backoff_cap < config.backoff_initial:
+        raise r.fail("connection.backoff_cap", "a number >= backoff_initial", config.backoff_cap)
+    return config

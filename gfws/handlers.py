@@ -37,6 +37,8 @@ class FeedContext:
         self.reporter = reporter
         self.instruments = instruments
         self.endpoint = endpoint
+        # channel -> symbol -> receive time of its latest item (for liveness)
+        self.seen: dict[str, dict[str, float]] = {"ticker": {}, "trade": {}, "book": {}}
 
     def precision_for(self, symbol: str, channel: str, recv_ts: float) -> Optional[PairPrecision]:
         precision = self.instruments.precision(symbol)
@@ -101,11 +103,13 @@ class TickerHandler:
 
     def __init__(self, context: FeedContext) -> None:
         self._context = context
+        self._seen = context.seen["ticker"]
 
     def handle(self, message: ChannelData, recv_ts: float) -> None:
         context = self._context
         item: TickerData
         for item in message.items:
+            self._seen[item.symbol] = recv_ts
             p = context.precision_for(item.symbol, "ticker", recv_ts)
             if p is None:
                 continue
@@ -142,11 +146,13 @@ class TradeHandler:
 
     def __init__(self, context: FeedContext) -> None:
         self._context = context
+        self._seen = context.seen["trade"]
 
     def handle(self, message: ChannelData, recv_ts: float) -> None:
         context = self._context
         item: TradeData
         for item in message.items:
+            self._seen[item.symbol] = recv_ts
             p = context.precision_for(item.symbol, "trade", recv_ts)
             if p is None:
                 continue
@@ -203,6 +209,7 @@ class BookHandler:
             for symbol, depth in depths.items()
         }
         self._live: set[str] = set()
+        self._seen = context.seen["book"]
         self.updates_ignored = 0
 
     def book(self, symbol: str) -> Optional[OrderBook]:
@@ -213,7 +220,9 @@ class BookHandler:
 
     def handle(self, message: ChannelData, recv_ts: float) -> None:
         item: BookData
+        seen = self._seen
         for item in message.items:
+            seen[item.symbol] = recv_ts
             self._apply(item, message.snapshot, recv_ts)
 
     def _apply(self, item: BookData, snapshot: bool, recv_ts: float) -> None:
@@ -270,6 +279,28 @@ class BookHandler:
     def _fail(self, symbol: str) -> None:
         self.invalidate(symbol)
         self._resync(symbol)
+
+    def all_live(self, symbols: Iterable[str]) -> bool:
+        return all(symbol in self._live for symbol in symbols)
+
+    def current(self, symbol: str, recv_ts: float) -> Optional[Book]:
+        """The verified book as an event (for a consumer switching source)."""
+        book = self._books.get(symbol)
+        if book is None or symbol not in self._live:
+            return None
+        context = self._context
+        return Book(
+            venue=context.venue,
+            recv_ts=recv_ts,
+            symbol=symbol,
+            bids=book.bids.top(book.depth),
+            asks=book.asks.top(book.depth),
+            checksum=context.dialect.book_checksum(book),
+            snapshot=True,
+        )
+
+    def current_all(self, recv_ts: float) -> list[Book]:
+        return [e for e in (self.current(s, recv_ts) for s in sorted(self._books)) if e is not None]
 
     def invalidate(self, symbol: str) -> None:
         """Stop trusting a book until its next snapshot."""

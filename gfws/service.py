@@ -10,11 +10,15 @@ from __future__ import annotations
 from typing import Any, Callable, Generator, Optional
 
 from twisted.application.service import MultiService, Service
+from twisted.internet import defer
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.logger import Logger
 
 from gfws.config import EndpointConfig, FeedConfig
+from gfws.connection.breaker import CircuitBreaker
+from gfws.connection.budget import ConnectionBudget
 from gfws.connection.endpoint import FeedEndpoint
+from gfws.connection.pool import EndpointPool
 from gfws.events import Event
 from gfws.integrity import IntegrityReporter
 from gfws.interfaces import IVenueDialect
@@ -48,7 +52,20 @@ class FeedService(MultiService):
             sim = config.simulator
             venue = SimVenue(clock=reactor, interval=sim.interval, seed=sim.seed)
             self.simulator = SimulatorService(venue, port=sim.port, reactor=reactor)
-        self.endpoint: Optional[FeedEndpoint] = None
+        self._outlets: list[Any] = []
+        self.pool = EndpointPool(
+            config.pool,
+            self.publisher.publish,
+            reactor,
+            self.dialect.name,
+            maintenance_delay=config.connection.maintenance_reconnect_delay,
+        )
+        self.budget = ConnectionBudget(reactor, config.connection.connect_attempts, config.connection.connect_window)
+
+    @property
+    def endpoint(self) -> Optional[FeedEndpoint]:
+        """The endpoint the consumer currently hears (the pool's leader)."""
+        return self.pool.leader
 
     def subscribe(self, callback: Callable[[Event], object], *types: str) -> Callable[[], None]:
         """Receive events in-process; see ``Publisher.subscribe``."""
@@ -64,48 +81,70 @@ class FeedService(MultiService):
         if not endpoints:
             assert self.simulator is not None
             endpoints = (EndpointConfig(name="simulator", url=self.simulator.url),)
-        preferred = endpoints[0]
-        if len(endpoints) > 1:
-            self.log.info(
-                "using endpoint {name} (priority {priority}); the others wait for the endpoint pool",
-                name=preferred.name,
-                priority=preferred.priority,
-            )
-        self.endpoint = FeedEndpoint(
-            preferred,
+        for endpoint_config in endpoints:
+            self.pool.add(self._endpoint(endpoint_config), self._outlets[-1])
+        self.pool.setServiceParent(self)
+
+    def _endpoint(self, endpoint_config: EndpointConfig) -> FeedEndpoint:
+        outlet = self.pool.outlet()
+        self._outlets.append(outlet)
+        breaker = self.config.breaker
+        return FeedEndpoint(
+            endpoint_config,
             self.config.connection,
-            self._new_session,
-            self.publisher.publish,
+            self._new_session(outlet.publish),
+            outlet.publish,
             self.reporter,
             self.dialect.name,
             self.reactor,
+            breaker=CircuitBreaker(self.reactor, breaker.failure_threshold, breaker.recovery_time),
+            budget=self.budget,
+            reconnect_floor=self.pool.reconnect_floor,
+            on_state=self.pool.endpoint_changed,
         )
-        self.endpoint.setServiceParent(self)
 
-    def _new_session(self, send: Callable[[bytes], None], endpoint: str, on_active: Callable[[], None]) -> FeedSession:
-        return FeedSession(
-            self.dialect,
-            self.config.subscriptions,
-            self.publisher.publish,
-            self.reporter,
-            self.reactor,
-            send,
-            endpoint,
-            self.config.connection.ack_timeout,
-            on_active,
-        )
+    def _new_session(self, publish: Callable[[Event], None]) -> Callable[..., FeedSession]:
+        def new_session(
+            send: Callable[[bytes], None],
+            endpoint: str,
+            on_active: Callable[[], None],
+            on_failure: Callable[[str], None],
+        ) -> FeedSession:
+            return FeedSession(
+                self.dialect,
+                self.config.subscriptions,
+                publish,
+                self.reporter,
+                self.reactor,
+                send,
+                endpoint,
+                self.config.connection.ack_timeout,
+                on_active,
+                on_failure,
+                liveness=self.config.liveness,
+                rate_limit=self.config.rate_limit,
+            )
+
+        return new_session
 
     @inlineCallbacks
     def stopService(self) -> Generator[Deferred[Any], Any, None]:
         """Stop children one at a time, newest first, then flush the sinks.
 
-        Sequential, unlike ``MultiService``: the endpoint's close handshake
-        must finish before the simulator (when there is one) goes away.
+        Sequential, unlike ``MultiService``: the endpoints' close handshakes
+        must finish before the simulator (when there is one) goes away.  The
+        whole shutdown is bounded by ``connection.shutdown_timeout``: what is
+        still open then is dropped.
         """
         Service.stopService(self)
+        bound = self.config.connection.shutdown_timeout
         for child in reversed(list(self)):
             try:
-                yield maybeDeferred(child.stopService)
+                yield maybeDeferred(child.stopService).addTimeout(bound, self.reactor)
+            except defer.TimeoutError:
+                self.log.warn("{child!r} did not stop within {bound}s; dropping its connections", child=child, bound=bound)
+                if child is self.pool:
+                    self.pool.abort()
             except Exception:
                 self.log.failure("stopping {child!r} failed", child=child)
         self.publisher.close()

@@ -77,7 +77,7 @@ def test_a_corrupted_last_update_of_the_real_capture_is_caught(orderbook_message
     link = MemoryLink([sub("book", "BTC/USD")])
     link.client.instruments.apply([PairInfo("BTC/USD", 1, 8)], snapshot=True)
     sent = []
-    link.client._send = sent.append  # no venue: just watch what the client asks for
+    link.client._throttle._send = sent.append  # no venue: just watch what the client asks for
     messages = list(orderbook_messages)
     last = json.loads(messages[-1])
     last["data"][0]["checksum"] ^= 1
@@ -114,7 +114,7 @@ def test_precision_change_announced_by_instrument_update_resyncs_the_book():
 
 def test_close_fails_pending_requests_quietly_and_forgets_books():
     link = MemoryLink([sub("book", "BTC/USD")])
-    link.client._send = lambda payload: None  # venue never answers
+    link.client._throttle._send = lambda payload: None  # venue never answers
     link.client.start()
     link.client.close()
     assert link.clock.getDelayedCalls() == []

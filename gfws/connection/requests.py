@@ -72,13 +72,23 @@ class PendingRequests:
         return self._next_id
 
     def expect(
-        self, req_id: int, method: str, channel: str, symbols: Sequence[str], expected: int
+        self, req_id: int, method: str, channel: str, symbols: Sequence[str], expected: int, armed: bool = True
     ) -> "Deferred[list[str]]":
-        """Register a sent request; the Deferred fires with the accepted symbols."""
+        """Register a request; the Deferred fires with the accepted symbols.
+
+        The timeout starts now, or at ``arm(req_id)`` for a request that
+        waits in a queue before it is actually sent.
+        """
         pending = _Pending(method, channel, symbols, expected)
-        pending.timer = self._clock.callLater(self._timeout, self._expire, req_id)
         self._pending[req_id] = pending
+        if armed:
+            self.arm(req_id)
         return pending.deferred
+
+    def arm(self, req_id: int) -> None:
+        pending = self._pending.get(req_id)
+        if pending is not None and pending.timer is None:
+            pending.timer = self._clock.callLater(self._timeout, self._expire, req_id)
 
     def ack_received(self, ack: Ack) -> bool:
         """Account one ack; False when it answers no request of ours."""
