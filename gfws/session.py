@@ -185,6 +185,9 @@ class FeedSession:
             self._ack_received(message, recv_ts)  # type: ignore[arg-type]
 
     def _ack_received(self, ack: Ack, recv_ts: float) -> None:
+        if ack.method == "ping":
+            self.liveness.pong()  # refused (rate) or not, the venue answered
+            return
         if self._requests.ack_received(ack):
             return
         if not ack.success:
@@ -208,8 +211,8 @@ class FeedSession:
         self._throttle.send(payload, lambda: self._requests.arm(req_id))
         return d
 
-    def _ping(self) -> None:
-        self._throttle.send(self._dialect.ping_request(self._requests.next_id()))
+    def _ping(self, on_sent: Callable[[], None]) -> None:
+        self._throttle.send(self._dialect.ping_request(self._requests.next_id()), on_sent)
 
     def _subscribe_configured(self) -> None:
         self._subscribing = True

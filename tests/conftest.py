@@ -29,3 +29,50 @@ def orderbook_messages() -> list[bytes]:
     with open(os.path.join(HERE, "fixtures", "orderbook-v2.json")) as f:
         data = json.load(f)
     return [json.dumps(m).encode() for m in [data["init"], *data["updates"]]]
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_delayed_calls(request):
+    """Fail a test that leaves timers running in the shared reactor.
+
+    pytest-twisted keeps one reactor for the whole run and does not check this
+    itself; a leftover ClientService retry or liveness loop would otherwise
+    leak into later tests.  Runs after every other fixture's teardown.
+    """
+    yield
+    import sys
+
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import reactor
+
+    import pytest_twisted
+
+    # Let calls scheduled for "now" (callLater(0) clean-ups) run, and let
+    # txaio's timer buckets (Autobahn's handshake timers share one call per
+    # 200 ms bucket, left to fire even when emptied) run out: bounded, ~4 s.
+    pytest_twisted.blockon(_settle(reactor))
+    leftover = [c for c in reactor.getDelayedCalls() if c.active()]
+    assert leftover == [], f"{request.node.name} left timers running: {leftover}"
+
+
+def _settle(reactor, turns=3, bucket_wait=5.0):
+    from twisted.internet.defer import Deferred
+
+    d = Deferred()
+    deadline = reactor.seconds() + bucket_wait
+
+    def only_buckets_left():
+        calls = [c for c in reactor.getDelayedCalls() if c.active()]
+        return calls and all("_BatchedTimer" in repr(c.func) for c in calls)
+
+    def step(left):
+        if left > 0:
+            reactor.callLater(0, step, left - 1)
+        elif only_buckets_left() and reactor.seconds() < deadline:
+            reactor.callLater(0.1, step, 0)
+        else:
+            d.callback(None)
+
+    reactor.callLater(0, step, turns)
+    return d

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, TimeoutError
+from twisted.python.failure import Failure
 
 from gfws.config import FeedConfig, parse_config
 from gfws.events import Event
@@ -24,12 +25,20 @@ def feed_config(url: str, subscriptions: list[dict[str, Any]], **connection: Any
 
 
 def wait_for(service: FeedService, predicate: Callable[[Event], bool], timeout: float = 10.0) -> "Deferred[Event]":
-    """Fires with the first event matching ``predicate`` (event driven, no polling)."""
+    """Fires with the first event matching ``predicate`` (event driven, no polling).
+
+    On timeout it fails with the non-market events seen while waiting, which
+    is what one needs to see to understand why.
+    """
     from twisted.internet import reactor
 
     d: Deferred[Event] = Deferred()
+    seen: list[str] = []
 
     def check(event: Event) -> None:
+        if tag(event) not in ("book", "ticker", "trade"):
+            seen.append(f"{tag(event)} {getattr(event, 'endpoint', '')} {getattr(event, 'state', '')} "
+                        f"{getattr(event, 'reason', '') or getattr(event, 'message', '') or getattr(event, 'detail', '')}")
         if not d.called and predicate(event):
             d.callback(event)
 
@@ -38,6 +47,8 @@ def wait_for(service: FeedService, predicate: Callable[[Event], bool], timeout: 
 
     def done(result: Any) -> Any:
         stop()
+        if isinstance(result, Failure) and result.check(TimeoutError):
+            raise AssertionError(f"no matching event in {timeout}s; saw:\n  " + "\n  ".join(seen[-40:]))
         return result
 
     return d.addBoth(done)

@@ -93,6 +93,11 @@ def test_instrument_pairs_with_precisions():
     assert (msg.items[0].symbol, msg.items[0].price_precision, msg.items[0].qty_precision) == ("BTC/USD", 1, 8)
 
 
+def test_a_refused_ping_is_an_ack():
+    assert parse({"method": "ping", "success": False, "error": "Exceeded msg rate", "req_id": 9}) == Ack(
+        method="ping", success=False, req_id=9, error="Exceeded msg rate")
+
+
 def test_acks_success_and_refusal():
     ok = parse({"method": "subscribe", "result": {"channel": "book", "depth": 10, "snapshot": True,
                 "symbol": "ALGO/USD"}, "success": True, "time_in": "a", "time_out": "b", "req_id": 3})
@@ -119,6 +124,7 @@ def test_acks_success_and_refusal():
         (b'{"channel":"ticker","type":"update","data":{"symbol":"X"}}', "schema"),
         (b'{"method":"subscribe","req_id":1}', "schema"),
         (b'{"method":"frobnicate"}', "unknown_method"),
+        (b'{"method":"ping","req_id":3}', "unknown_method"),
     ],
 )
 def test_unusable_messages_raise_message_error_with_a_reason(payload, reason):

@@ -185,9 +185,13 @@ class FeedEndpoint:
         return self._leave(lambda closed: self._machine.inputs.stop(f"shutdown ({closed})"))
 
     def abort(self) -> None:
-        """Drop the connection now (a shutdown that ran out of time)."""
+        """Drop the connection now and stop retrying (a shutdown that ran out of time)."""
+        self._wanted = False
         if self._protocol is not None:
             self._protocol.dropConnection(abort=True)
+        client, self._client = self._client, None
+        if client is not None:
+            self._reactor.callLater(0, client.stopService)
 
     def _leave(self, settle: Callable[[str], None]) -> "Deferred[None]":
         was_wanted, self._wanted = self._wanted, False
@@ -208,6 +212,10 @@ class FeedEndpoint:
                 closed: Deferred[None] = Deferred()
                 self._closed_waiters.append(closed)
                 protocol.sendClose(1000, "client leaving")
+                # Autobahn drops the socket after its close handshake timeout;
+                # this bound only guards against that never happening.
+                closed.addTimeout(c.close_handshake_timeout + 1.0, self._reactor)
+                closed.addErrback(lambda f: protocol.dropConnection(abort=True))
                 return closed
 
             d.addCallback(close)
@@ -219,8 +227,9 @@ class FeedEndpoint:
             # and Automat refuses re-entry.
             return deferLater(self._reactor, 0, client.stopService) if client is not None else None
 
-        d.addCallback(stop_client)
-        d.addCallback(lambda _: settle(self._last_close))
+        # addBoth: even a shutdown cut short by its bound stops retrying.
+        d.addBoth(stop_client)
+        d.addBoth(lambda _: settle(self._last_close) if self.state != "shutdown" else None)
         return d
 
     # -- attempts and failures --------------------------------------------
@@ -251,6 +260,8 @@ class FeedEndpoint:
 
     def _retry_delay(self, _client_service_attempts: int) -> float:
         """ClientService's retry policy: called after every failed or lost connection."""
+        if not self._wanted:
+            return self._connection.backoff_cap  # leaving: ClientService is stopped right after this
         reason = self._failure or "connection failed"
         refused = reason.startswith("held back:")
         if self.state in LIVE:

@@ -29,7 +29,7 @@ class LivenessMonitor:
         channel_timeouts: Mapping[str, float],
         seen: Mapping[str, dict[str, float]],
         subscribed: Callable[[str], list[str]],
-        send_ping: Callable[[], None],
+        send_ping: Callable[[Callable[[], None]], None],
         on_dead: Callable[[str], None],
         on_stale: Callable[[str, str, float], None],
         check_interval: Optional[float] = None,
@@ -49,6 +49,7 @@ class LivenessMonitor:
         self.last_data = clock.seconds()
         self._last_ping = clock.seconds()
         self._ping_outstanding: Optional[float] = None
+        self._ping_queued = False
         self._loop = LoopingCall(self.check)
         self._loop.clock = clock
         self.dead = False
@@ -61,6 +62,10 @@ class LivenessMonitor:
     def stop(self) -> None:
         if self._loop.running:
             self._loop.stop()
+
+    def _ping_sent(self) -> None:
+        self._ping_queued = False
+        self._ping_outstanding = self._last_ping = self._clock.seconds()
 
     def pong(self) -> None:
         self._ping_outstanding = None
@@ -84,13 +89,15 @@ class LivenessMonitor:
             waited = now - self._ping_outstanding
             if waited > self.ping_timeout:
                 return self._die(f"no pong for {waited:.1f}s (limit {self.ping_timeout:g}s)")
-        elif now - self._last_ping >= self.ping_interval:
-            self._last_ping = self._ping_outstanding = now
-            self._send_ping()
+        elif not self._ping_queued and now - self._last_ping >= self.ping_interval:
+            # The pong is due from when the ping leaves the request throttle.
+            self._ping_queued = True
+            self._last_ping = now
+            self._send_ping(self._ping_sent)
         for channel, limit in self._channel_timeouts.items():
             seen = self._seen[channel]
             for symbol in self._subscribed(channel):
-                age = now - seen.get(symbol, now)
+                age = now - seen.setdefault(symbol, now)  # never seen: count from now
                 if age > limit:
                     seen[symbol] = now  # one report per limit, while recovery runs
                     self._on_stale(channel, symbol, age)

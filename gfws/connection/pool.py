@@ -144,6 +144,8 @@ class EndpointPool(Service):
             leader = current if current in flowing else (flowing[0] if flowing else current)
         if leader is not current and leader is not None:
             self._switch(leader)
+            if not self.running:
+                return
         if self.hot:
             needed = list(endpoints)
         else:
@@ -156,9 +158,15 @@ class EndpointPool(Service):
                 needed.append(endpoint)
                 if endpoint.ready or (not ready and endpoint.state not in ("reconnecting", "failed")):
                     break
+        # Each start or park publishes events, and a subscriber may stop the
+        # feed from its callback: check before every step.
         for endpoint in needed:
+            if not self.running:
+                return
             endpoint.start()
         for endpoint in endpoints:
+            if not self.running:
+                return
             if endpoint not in needed and endpoint.running:
                 endpoint.park(f"{self.leader.name if self.leader else 'another endpoint'} carries the feed")
 

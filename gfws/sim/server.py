@@ -96,6 +96,7 @@ class SimulatorService(Service):
         self.stalled: Optional[str] = None  # "silent": nothing at all; "pings": pongs only
         self.drop_acks = False
         self.ack_delay = 0.0
+        self.msg_rate = 0.0  # requests per second per connection; more get "Exceeded msg rate"
         self.refuse: Optional[str] = None  # "tcp": not listening; "http": handshake answered 503
 
     @property

@@ -76,6 +76,8 @@ class SimSession:
         self.last_sent = venue.clock.seconds()
         self.requests = 0
         self.closed = False
+        self._tokens = float(gate.msg_rate)
+        self._stamp_at = venue.clock.seconds()
 
     @property
     def subscribed(self) -> bool:
@@ -113,6 +115,12 @@ class SimSession:
             return
         method = request.get("method")
         req_id = request.get("req_id")
+        if self._over_rate():
+            params = request.get("params")
+            symbols = params.get("symbol") if isinstance(params, dict) else None
+            for symbol in symbols if isinstance(symbols, list) and symbols else [None]:
+                self._refuse(str(method), "Exceeded msg rate", req_id, time_in, symbol)
+            return
         if method == "ping":
             self.send(self._stamp({"method": "pong", "req_id": req_id}, time_in))
         elif method in ("subscribe", "unsubscribe"):
@@ -122,6 +130,19 @@ class SimSession:
                 {"error": f"EGeneral:Invalid arguments:method {method}", "method": method, "success": False, "req_id": req_id},
                 time_in,
             ))
+
+    def _over_rate(self) -> bool:
+        """The gate's message-rate limit (a token bucket per connection)."""
+        rate = self.gate.msg_rate
+        if rate <= 0:
+            return False
+        now = self.venue.clock.seconds()
+        self._tokens = min(rate, self._tokens + (now - self._stamp_at) * rate)
+        self._stamp_at = now
+        if self._tokens < 1:
+            return True
+        self._tokens -= 1
+        return False
 
     def _stamp(self, message: dict[str, Any], time_in: str) -> dict[str, Any]:
         if message.get("req_id") is None:

@@ -25,6 +25,7 @@ class Options(usage.Options):
         ["seed", "s", 1, "Seed of the simulated market (same seed, same market).", int],
         ["interval", None, 0.05, "Seconds between market changes, per pair.", float],
         ["ack-delay", None, 0.0, "Seconds to delay every answer to a request.", float],
+        ["msg-rate", None, 0.0, "Requests per second per connection before 'Exceeded msg rate' (0: no limit).", float],
     ]
     optFlags = [["drop-acks", None, "Never answer subscribe/unsubscribe (the subscriptions still happen)."]]
 
@@ -85,6 +86,7 @@ def makeService(options: Options) -> MultiService:
         gate = SimulatorService(venue, port=port, interface=options["interface"], name=f"gate-{i}")
         gate.ack_delay = options["ack-delay"]
         gate.drop_acks = options["drop-acks"]
+        gate.msg_rate = options["msg-rate"]
         gates.append(gate)
     root = SimulatorRoot(FaultSchedule(reactor, gates, options["faults"]))
     for gate in gates:

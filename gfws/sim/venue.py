@@ -25,6 +25,7 @@ class NoFaults:
     stalled: Optional[str] = None
     drop_acks = False
     ack_delay = 0.0
+    msg_rate = 0.0
 
 
 class SimVenue:

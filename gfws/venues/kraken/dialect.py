@@ -127,7 +127,8 @@ class KrakenV2Dialect:
         method = envelope.method
         if method == "pong":
             return Pong(req_id=envelope.req_id)
-        if method in ("subscribe", "unsubscribe"):
+        if method in ("subscribe", "unsubscribe") or (method is not None and envelope.success is not None):
+            # Any answer to a request; a refused ping ("Exceeded msg rate") too.
             return self._ack(method, envelope)
         if method is not None:
             raise MessageError("unknown_method", f"method {method!r}")
