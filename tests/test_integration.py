@@ -116,3 +116,21 @@ def test_shutdown_closes_cleanly_and_leaves_nothing_pending(simulator):
     assert last.state == "shutdown" and "closed with code 1000" in last.reason, last
     assert pending_calls_except_simulator() == before
     assert simulator.venue.sessions == []
+
+
+@pytest_twisted.inlineCallbacks
+def test_nagle_is_off_on_both_ends(simulator):
+    # Autobahn means to set TCP_NODELAY but silently fails to (see
+    # gfws.connection.protocol.disable_nagle); with Nagle on, small frames
+    # waited up to ~40 ms and the failover benchmark lost trades.
+    import socket
+
+    feed, events = start_feed(simulator, [{"channel": "trade", "symbols": ["BTC/USD"]}])
+    try:
+        yield wait_for(feed, lambda e: tag(e) == "connection" and e.state == "active")
+        client = feed.pool.endpoints[0]._protocol.transport.getHandle()
+        assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        (server,) = simulator.protocols
+        assert server.transport.getHandle().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        yield feed.stopService()

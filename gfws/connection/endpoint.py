@@ -178,11 +178,11 @@ class FeedEndpoint:
 
     def park(self, reason: str = "not needed") -> "Deferred[None]":
         """Leave gracefully (unsubscribe, close 1000) and stop retrying."""
-        return self._leave(lambda closed: self._machine.inputs.park(f"{reason} ({closed})"))
+        return self._leave("disconnected", lambda closed: self._machine.inputs.park(f"{reason} ({closed})"))
 
     def stop(self) -> "Deferred[None]":
         """Shut down for good, gracefully."""
-        return self._leave(lambda closed: self._machine.inputs.stop(f"shutdown ({closed})"))
+        return self._leave("shutdown", lambda closed: self._machine.inputs.stop(f"shutdown ({closed})"))
 
     def abort(self) -> None:
         """Drop the connection now and stop retrying (a shutdown that ran out of time)."""
@@ -193,12 +193,15 @@ class FeedEndpoint:
         if client is not None:
             self._reactor.callLater(0, client.stopService)
 
-    def _leave(self, settle: Callable[[str], None]) -> "Deferred[None]":
+    def _leave(self, target: str, transition: Callable[[str], None]) -> "Deferred[None]":
+        def settle(closed: str) -> None:
+            if self.state not in (target, "shutdown"):
+                transition(closed)
+
         was_wanted, self._wanted = self._wanted, False
         self._last_close = "was not connected"
         if not was_wanted:
-            if self.state != "shutdown":
-                settle(self._last_close)
+            settle(self._last_close)
             return succeed(None)
         session, protocol = self.session, self._protocol
         d: Deferred[Any] = succeed(None)
@@ -229,7 +232,7 @@ class FeedEndpoint:
 
         # addBoth: even a shutdown cut short by its bound stops retrying.
         d.addBoth(stop_client)
-        d.addBoth(lambda _: settle(self._last_close) if self.state != "shutdown" else None)
+        d.addBoth(lambda _: settle(self._last_close))
         return d
 
     # -- attempts and failures --------------------------------------------
@@ -293,11 +296,19 @@ class FeedEndpoint:
     # -- connector (called by FeedClientProtocol) --------------------------
 
     def connection_opened(self, protocol: FeedClientProtocol) -> Callable[[bytes, bool], None]:
+        if not self._wanted or self.state != "connecting":
+            # Opened after the pool parked us (the attempt was already under way).
+            protocol.dropConnection(abort=True)
+            return lambda payload, is_binary: None
         self._protocol = protocol
         self._machine.inputs.opened()
         clock = self._reactor
         self._reset_call = clock.callLater(self._connection.backoff_reset_after, self._stayed_open)
-        session = self._session_factory(protocol.sendMessage, self.name, self._active, self._connection_failed)
+        def send(payload: bytes) -> None:
+            if protocol.state == protocol.STATE_OPEN:  # not while closing
+                protocol.sendMessage(payload)
+
+        session = self._session_factory(send, self.name, self._active, self._connection_failed)
         self.session = session
         receive = session.message_received
         seconds = clock.seconds

@@ -164,6 +164,11 @@ class EndpointPool(Service):
             if not self.running:
                 return
             endpoint.start()
+        if not needed or not needed[-1].ready:
+            # Nothing ready to hand over to: park nobody.  (A failing better
+            # endpoint retrying looks hopeful for a moment; parking the
+            # working one then would only make it flap.)
+            return
         for endpoint in endpoints:
             if not self.running:
                 return

@@ -17,6 +17,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
 
+from gfws.connection.protocol import disable_nagle
 from gfws.sim.session import SimSession
 from gfws.sim.venue import SimVenue
 
@@ -25,6 +26,7 @@ class KrakenSimProtocol(WebSocketServerProtocol):
 
     def connectionMade(self) -> None:
         super().connectionMade()
+        disable_nagle(self.transport)
         gate: SimulatorService = self.factory.gate
         gate.protocols.add(self)
         if gate.stalled == "silent":
@@ -40,7 +42,11 @@ class KrakenSimProtocol(WebSocketServerProtocol):
 
     def onOpen(self) -> None:
         gate = self.factory.gate
-        self.session = gate.venue.connect(lambda payload: self.sendMessage(payload, False), gate)
+        self.session = gate.venue.connect(self._send, gate)
+
+    def _send(self, payload: bytes) -> None:
+        if self.state == self.STATE_OPEN:  # not while closing or dropped
+            self.sendMessage(payload, False)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if self.session is not None:

@@ -99,7 +99,12 @@ class SimVenue:
         for symbol, trade in self.market.step().items():
             market = self.market.symbols[symbol]
             for session in list(self.sessions):
-                session.market_moved(symbol, market, trade)
+                try:
+                    session.market_moved(symbol, market, trade)
+                except Exception:
+                    # One broken connection must never stop the market.
+                    self.log.failure("session {id} failed; disconnecting it", id=session.connection_id)
+                    self.disconnect(session)
 
     def _heartbeats(self) -> None:
         now = self.clock.seconds()
