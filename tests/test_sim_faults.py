@@ -1,0 +1,68 @@
+"""Scheduled faults (``twistd gfws-sim --fault``): parsing and timing on a Clock."""
+
+from __future__ import annotations
+
+import pytest
+from twisted.internet.task import Clock
+
+from gfws.sim.faults import Fault, FaultSchedule, parse_fault
+
+
+@pytest.mark.parametrize("text, fault", [
+    ("stall@10+5", Fault("stall", 10.0, 5.0)),
+    ("close@30/60", Fault("close", 30.0, 0.0, 60.0)),
+    ("refuse@5+20#1", Fault("refuse", 5.0, 20.0, None, 1)),
+    ("maintenance@1.5+0.5/10", Fault("maintenance", 1.5, 0.5, 10.0)),
+])
+def test_parse(text, fault):
+    assert parse_fault(text) == fault
+
+
+@pytest.mark.parametrize("text, message", [
+    ("stall", "expected KIND@START"),
+    ("explode@1", "unknown kind 'explode'"),
+    ("stall@1", "stall needs a duration"),
+    ("refuse@1+10/5", "repeat (/EVERY) must be longer than the duration"),
+])
+def test_parse_errors_say_what_is_wrong(text, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_fault(text)
+
+
+class Gate:
+    """Records what the schedule does to it."""
+
+    def __init__(self):
+        self.calls = []
+        self.venue = self
+        self.url = "ws://test"
+        self.log = self
+        self.drop_acks = False
+
+    def warn(self, *args, **kwargs):
+        pass
+
+    def __getattr__(self, name):
+        return lambda *args: self.calls.append((name, args))
+
+
+def test_schedule_begins_ends_and_repeats_on_time():
+    clock = Clock()
+    gates = [Gate(), Gate()]
+    schedule = FaultSchedule(clock, gates, [parse_fault("stall@2+1/5"), parse_fault("close@3#1")])
+    schedule.start()
+    clock.advance(1.9)
+    assert gates[0].calls == []
+    clock.advance(0.1)
+    assert gates[0].calls == [("stall", ("silent",))]
+    clock.advance(1.0)
+    assert gates[0].calls[-1] == ("unstall", ()) and gates[1].calls == [("close_all", ())]
+    clock.advance(4.0)  # repeats 5 s after it began
+    assert gates[0].calls[-1] == ("stall", ("silent",))
+    schedule.cancel()
+    assert clock.getDelayedCalls() == []
+
+
+def test_schedule_refuses_a_gate_that_does_not_exist():
+    with pytest.raises(ValueError, match="gate #2 does not exist"):
+        FaultSchedule(Clock(), [Gate()], [parse_fault("close@1#2")])
