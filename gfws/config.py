@@ -15,6 +15,8 @@ from typing import Any, Callable, Mapping, Optional
 
 from autobahn.websocket.util import parse_url
 
+from gfws.venues.kraken.dialect import normalize_symbol
+
 BOOK_DEPTHS = (10, 25, 100, 500, 1000)
 CHANNEL_OPTIONS: dict[str, dict[str, Callable[[Any], Optional[str]]]] = {
     # channel -> option -> check returning what was expected, or None if fine
@@ -101,6 +103,15 @@ class RateLimitConfig:
 
 
 @dataclass(frozen=True)
+class IntegrityConfig:
+    """Duplicate window and time checks for incoming messages."""
+
+    duplicate_window: int = 100_000  # keys remembered (trade ids, digests)
+    duplicate_max_age: float = 300.0  # seconds a key is remembered
+    max_message_age: float = 0.0  # flag items whose venue time is older (0: off)
+
+
+@dataclass(frozen=True)
 class LivenessConfig:
     data_timeout: float = 10.0
     ping_interval: float = 30.0
@@ -136,6 +147,7 @@ class FeedConfig:
     breaker: BreakerConfig = BreakerConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
     liveness: LivenessConfig = LivenessConfig()
+    integrity: IntegrityConfig = IntegrityConfig()
 
 
 def is_loopback(host: str) -> bool:
@@ -219,7 +231,7 @@ def load_config(path: str) -> FeedConfig:
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
     r = _Reader(source)
-    r.table(data, "(top level)", {"venue", "endpoints", "subscriptions", "sinks", "connection", "simulator", "pool", "breaker", "rate_limit", "liveness"})
+    r.table(data, "(top level)", {"venue", "endpoints", "subscriptions", "sinks", "connection", "simulator", "pool", "breaker", "rate_limit", "liveness", "integrity"})
     if "venue" not in data:
         raise ConfigError(f'{source}: venue: missing; expected a [venue] table with name = "kraken"')
     venue = r.table(data["venue"], "venue", {"name"})
@@ -274,6 +286,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
         breaker=_settings(r, data.get("breaker", {}), "breaker", BreakerConfig),
         rate_limit=_settings(r, data.get("rate_limit", {}), "rate_limit", RateLimitConfig),
         liveness=_settings(r, data.get("liveness", {}), "liveness", LivenessConfig, zero_ok={"book", "ticker", "trade"}),
+        integrity=_settings(r, data.get("integrity", {}), "integrity", IntegrityConfig, zero_ok={"max_message_age"}),
         source=source,
         venue=name,
         endpoints=endpoints,
@@ -324,8 +337,11 @@ def _subscription(r: _Reader, data: Any, where: str) -> SubscriptionConfig:
     for i, symbol in enumerate(symbols):
         if not isinstance(symbol, str) or symbol.count("/") != 1 or "" in symbol.split("/"):
             raise r.fail(f"{where}.symbols[{i}]", 'a "BASE/QUOTE" symbol such as "BTC/USD"', symbol)
+    # One name per asset, the v2 one: XBT/USD is BTC/USD, XDG is DOGE.
+    symbols = [normalize_symbol(s) for s in symbols]
+    for i, symbol in enumerate(symbols):
         if symbols.index(symbol) != i:
-            raise r.fail(f"{where}.symbols[{i}]", "each symbol once", symbol)
+            raise r.fail(f"{where}.symbols[{i}]", "each symbol once (after XBT->BTC, XDG->DOGE)", symbol)
     allowed = CHANNEL_OPTIONS[channel]
     options: dict[str, Any] = {}
     for key in sorted(set(t) - {"channel", "symbols"}):

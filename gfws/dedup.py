@@ -1,34 +1,52 @@
-"""A bounded memory of recently seen keys (trade ids across endpoints).
+"""A bounded memory of recently seen keys: trade ids, message digests.
 
-A set for membership and a ring (deque) for eviction order: O(1) either way,
-and memory bounded by ``capacity`` whatever the input.
+A dict for membership and a ring (deque) for eviction order, both O(1); a
+key is forgotten when the window holds ``capacity`` newer keys or when it is
+older than ``max_age`` seconds.  Memory is bounded by ``capacity`` whatever
+the input.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Hashable
+from typing import Hashable, Optional
+
+from twisted.internet.interfaces import IReactorTime
 
 
 class RecentKeys:
-    def __init__(self, capacity: int = 100_000) -> None:
+    def __init__(self, capacity: int = 100_000, max_age: float = 0.0, clock: Optional[IReactorTime] = None) -> None:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
+        if max_age > 0 and clock is None:
+            raise ValueError("an age limit needs a clock")
         self.capacity = capacity
-        self._set: set[Hashable] = set()
-        self._ring: deque[Hashable] = deque()
+        self.max_age = max_age
+        self._clock = clock
+        self._seen: dict[Hashable, float] = {}
+        self._ring: deque[tuple[float, Hashable]] = deque()
         self.duplicates = 0
 
     def __len__(self) -> int:
-        return len(self._set)
+        return len(self._seen)
 
     def first_time(self, key: Hashable) -> bool:
-        """Remember ``key``; False if it was seen recently (a duplicate)."""
-        if key in self._set:
+        """Remember ``key``; False if it is in the window (a duplicate)."""
+        now = self._clock.seconds() if self.max_age > 0 else 0.0  # type: ignore[union-attr]
+        ring = self._ring
+        seen = self._seen
+        if self.max_age > 0:
+            horizon = now - self.max_age
+            while ring and ring[0][0] < horizon:
+                _, old = ring.popleft()
+                if seen.get(old) is not None and seen[old] < horizon:
+                    del seen[old]
+        if key in seen:
             self.duplicates += 1
             return False
-        self._set.add(key)
-        self._ring.append(key)
-        if len(self._ring) > self.capacity:
-            self._set.discard(self._ring.popleft())
+        seen[key] = now
+        ring.append((now, key))
+        if len(ring) > self.capacity:
+            _, old = ring.popleft()
+            seen.pop(old, None)
         return True

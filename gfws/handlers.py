@@ -7,6 +7,7 @@ verified against the venue's checksum before any book event leaves.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Callable, Iterable, Optional
 
 from zope.interface import implementer
@@ -17,7 +18,15 @@ from gfws.instruments import Instruments
 from gfws.integrity import IntegrityReporter
 from gfws.interfaces import IEventHandler, IVenueDialect
 from gfws.messages import BookData, ChannelData, Level, PairInfo, SystemStatus, TickerData, TradeData
-from gfws.precision import PairPrecision, PrecisionError
+from gfws.precision import BadValue, PairPrecision, non_negative, positive
+
+
+def venue_seconds(ts: str) -> Optional[float]:
+    """POSIX seconds of an RFC 3339 UTC time (nanoseconds are truncated)."""
+    try:
+        return datetime.fromisoformat(ts[:26].rstrip("Z")).replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
 
 
 class FeedContext:
@@ -30,6 +39,8 @@ class FeedContext:
         reporter: IntegrityReporter,
         instruments: Instruments,
         endpoint: str,
+        expected: Optional[dict[str, set[str]]] = None,
+        max_message_age: float = 0.0,
     ) -> None:
         self.venue: str = dialect.name
         self.dialect = dialect
@@ -39,6 +50,36 @@ class FeedContext:
         self.endpoint = endpoint
         # channel -> symbol -> receive time of its latest item (for liveness)
         self.seen: dict[str, dict[str, float]] = {"ticker": {}, "trade": {}, "book": {}}
+        # channel -> symbols subscribed there: data for any other is refused
+        self.expected = expected if expected is not None else {}
+        self._last_ts: dict[str, dict[str, str]] = {"ticker": {}, "trade": {}, "book": {}}
+        self.max_message_age = max_message_age
+
+    def admit(self, channel: str, symbol: str, ts: Optional[str], recv_ts: float) -> bool:
+        """Is this item for a subscribed symbol?  Also flags venue times that
+        go backwards or are older than ``max_message_age`` (counted, not dropped)."""
+        expected = self.expected.get(channel)
+        if expected is not None and symbol not in expected:
+            self.reject("unexpected_symbol", f"{channel} data for unsubscribed {symbol}", recv_ts, symbol, channel)
+            return False
+        if ts is not None:
+            last_ts = self._last_ts[channel]
+            last = last_ts.get(symbol)
+            if last is not None and ts < last:
+                self.reject("timestamp_regression", f"{ts} after {last}", recv_ts, symbol, channel)
+            else:
+                last_ts[symbol] = ts
+            if self.max_message_age > 0:
+                sent = venue_seconds(ts)
+                if sent is None:
+                    self.reject("bad_timestamp", f"{ts!r} is not an RFC 3339 time", recv_ts, symbol, channel)
+                elif recv_ts - sent > self.max_message_age:
+                    self.reject("stale_message", f"venue time {ts} is {recv_ts - sent:.1f}s old", recv_ts, symbol, channel)
+        return True
+
+    def forget_times(self, channel: str, symbol: str) -> None:
+        """A resubscription starts a new stream (a snapshot may be older)."""
+        self._last_ts[channel].pop(symbol, None)
 
     def precision_for(self, symbol: str, channel: str, recv_ts: float) -> Optional[PairPrecision]:
         precision = self.instruments.precision(symbol)
@@ -110,6 +151,8 @@ class TickerHandler:
         item: TickerData
         for item in message.items:
             self._seen[item.symbol] = recv_ts
+            if not context.admit("ticker", item.symbol, item.timestamp, recv_ts):
+                continue
             p = context.precision_for(item.symbol, "ticker", recv_ts)
             if p is None:
                 continue
@@ -118,12 +161,12 @@ class TickerHandler:
                     venue=context.venue,
                     recv_ts=recv_ts,
                     symbol=item.symbol,
-                    bid=p.price(item.bid),
-                    bid_qty=p.qty(item.bid_qty),
-                    ask=p.price(item.ask),
-                    ask_qty=p.qty(item.ask_qty),
-                    last=p.price(item.last),
-                    volume=p.qty(item.volume),
+                    bid=positive(p.price(item.bid), "bid"),
+                    bid_qty=non_negative(p.qty(item.bid_qty), "bid_qty"),
+                    ask=positive(p.price(item.ask), "ask"),
+                    ask_qty=non_negative(p.qty(item.ask_qty), "ask_qty"),
+                    last=non_negative(p.price(item.last), "last"),
+                    volume=non_negative(p.qty(item.volume), "volume"),
                     vwap=item.vwap,
                     low=p.price(item.low),
                     high=p.price(item.high),
@@ -131,8 +174,8 @@ class TickerHandler:
                     change_pct=item.change_pct,
                     ts=item.timestamp,
                 )
-            except PrecisionError as e:
-                context.reject("precision", str(e), recv_ts, item.symbol, "ticker")
+            except BadValue as e:
+                context.reject(e.kind, str(e), recv_ts, item.symbol, "ticker")
                 continue
             context.publish(event)
 
@@ -153,6 +196,8 @@ class TradeHandler:
         item: TradeData
         for item in message.items:
             self._seen[item.symbol] = recv_ts
+            if not context.admit("trade", item.symbol, item.timestamp, recv_ts):
+                continue
             p = context.precision_for(item.symbol, "trade", recv_ts)
             if p is None:
                 continue
@@ -163,13 +208,13 @@ class TradeHandler:
                     symbol=item.symbol,
                     trade_id=item.trade_id,
                     side=item.side,
-                    price=p.price(item.price),
-                    qty=p.qty(item.qty),
+                    price=positive(p.price(item.price), "price"),
+                    qty=positive(p.qty(item.qty), "qty"),
                     ord_type=item.ord_type,
                     ts=item.timestamp,
                 )
-            except PrecisionError as e:
-                context.reject("precision", str(e), recv_ts, item.symbol, "trade")
+            except BadValue as e:
+                context.reject(e.kind, str(e), recv_ts, item.symbol, "trade")
                 continue
             context.publish(event)
 
@@ -183,8 +228,11 @@ def _exact_levels(levels: Iterable[Level], p: PairPrecision) -> list[tuple]:
     for level in levels:
         q = qty(level.qty)
         if q < 0:
-            raise PrecisionError(f"negative size {level.qty} at {level.price}")
-        out.append((price(level.price), q))
+            raise BadValue(f"negative size {level.qty} at {level.price}")
+        px = price(level.price)
+        if not px > 0:
+            raise BadValue(f"price {level.price} is not > 0")
+        out.append((px, q))
     return out
 
 
@@ -230,14 +278,19 @@ class BookHandler:
         symbol = item.symbol
         book = self._books.get(symbol)
         if book is None:
-            context.reject("unexpected_symbol", f"book for unsubscribed {symbol}", recv_ts, symbol, "book")
+            context.reject("unexpected_symbol", f"book data for unsubscribed {symbol}", recv_ts, symbol, "book")
             return
+        if snapshot:
+            context.forget_times("book", symbol)
+        context.admit("book", symbol, item.timestamp, recv_ts)
         if snapshot:
             book.clear()
             self._live.add(symbol)
         elif symbol not in self._live:
-            # Normal while a resync is under way: the old stream's tail.
+            # Normal while a resync is under way (the old stream's tail: the
+            # request below is then a no-op); otherwise the snapshot was lost.
             self.updates_ignored += 1
+            self._resync(symbol)
             return
         p = context.precision_for(symbol, "book", recv_ts)
         if p is None:
@@ -246,8 +299,8 @@ class BookHandler:
         try:
             bids = _exact_levels(item.bids, p)
             asks = _exact_levels(item.asks, p)
-        except PrecisionError as e:
-            context.reject("precision", str(e), recv_ts, symbol, "book")
+        except BadValue as e:
+            context.reject(e.kind, str(e), recv_ts, symbol, "book")
             self._fail(symbol)
             return
         book.apply(bids, asks)

@@ -9,9 +9,15 @@ decodes straight into these Structs; another venue builds them by hand.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
 import msgspec
+
+# Bounds msgspec checks while decoding (it cannot constrain Decimals: price
+# and size checks live in the handlers, with the pair's precision).
+Checksum = Annotated[int, msgspec.Meta(ge=0, lt=2**32)]
+Id = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Decimals = Annotated[int, msgspec.Meta(ge=0, le=18)]
 
 
 class Level(msgspec.Struct, frozen=True, gc=False):
@@ -23,7 +29,7 @@ class BookData(msgspec.Struct, frozen=True, gc=False):
     symbol: str
     bids: list[Level]
     asks: list[Level]
-    checksum: int
+    checksum: Checksum
     timestamp: Optional[str] = None
 
 
@@ -48,8 +54,8 @@ class TradeData(msgspec.Struct, frozen=True, gc=False):
     side: Literal["buy", "sell"]
     price: Decimal
     qty: Decimal
-    ord_type: str
-    trade_id: int
+    ord_type: Literal["limit", "market"]
+    trade_id: Id
     timestamp: Optional[str] = None
 
 
@@ -57,8 +63,8 @@ class PairInfo(msgspec.Struct, frozen=True, gc=False):
     """A tradable pair and the precisions its prices and sizes use."""
 
     symbol: str
-    price_precision: int
-    qty_precision: int
+    price_precision: Decimals
+    qty_precision: Decimals
     status: str = "online"
 
 
@@ -77,6 +83,7 @@ class ChannelData(msgspec.Struct, frozen=True, gc=False):
     snapshot: bool
     items: list
     sequence: Optional[int] = None
+    payload: bytes = b""  # the frame it came from (for duplicate digests)
 
 
 class Ack(msgspec.Struct, frozen=True, gc=False):

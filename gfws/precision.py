@@ -12,8 +12,29 @@ from decimal import Context, Decimal, Inexact, InvalidOperation
 _EXACT = Context(prec=60, traps=[Inexact, InvalidOperation])
 
 
-class PrecisionError(ValueError):
-    """A value cannot be expressed exactly at the pair's precision."""
+class BadValue(ValueError):
+    """A price or size that cannot be right (zero or negative price, ...)."""
+
+    kind = "value"
+
+
+class PrecisionError(BadValue):
+    """A value cannot be expressed exactly at the pair's precision (more
+    decimals than the pair has, NaN, Infinity, absurdly large)."""
+
+    kind = "precision"
+
+
+def positive(value: Decimal, what: str) -> Decimal:
+    if not value > 0:
+        raise BadValue(f"{what} {value} is not > 0")
+    return value
+
+
+def non_negative(value: Decimal, what: str) -> Decimal:
+    if value < 0:
+        raise BadValue(f"{what} {value} is negative")
+    return value
 
 
 def quantum(decimals: int) -> Decimal:
@@ -23,6 +44,8 @@ def quantum(decimals: int) -> Decimal:
 
 def exact(value: Decimal, step: Decimal) -> Decimal:
     """``value`` with exactly the exponent of ``step``, or PrecisionError."""
+    if not value.is_finite():  # NaN quantizes to NaN without a signal
+        raise PrecisionError(f"{value} is not a finite number")
     try:
         return value.quantize(step, context=_EXACT)
     except (Inexact, InvalidOperation):

@@ -59,6 +59,8 @@ class FeedService(MultiService):
             reactor,
             self.dialect.name,
             maintenance_delay=config.connection.maintenance_reconnect_delay,
+            dedup_capacity=config.integrity.duplicate_window,
+            dedup_max_age=config.integrity.duplicate_max_age,
         )
         self.budget = ConnectionBudget(reactor, config.connection.connect_attempts, config.connection.connect_window)
 
@@ -123,6 +125,7 @@ class FeedService(MultiService):
                 on_failure,
                 liveness=self.config.liveness,
                 rate_limit=self.config.rate_limit,
+                integrity=self.config.integrity,
             )
 
         return new_session

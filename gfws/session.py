@@ -21,10 +21,12 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from gfws.config import LivenessConfig, RateLimitConfig, SubscriptionConfig
+from gfws.config import IntegrityConfig, LivenessConfig, RateLimitConfig, SubscriptionConfig
 from gfws.connection.liveness import LivenessMonitor
 from gfws.connection.requests import PendingRequests, RequestFailed, RequestsClosed, RequestTimedOut
 from gfws.connection.throttle import RequestThrottle
+from gfws.dedup import RecentKeys
+from gfws.sequence import SequenceTracker
 from gfws.events import Error, Event
 from gfws.handlers import (
     BookHandler,
@@ -40,6 +42,7 @@ from gfws.interfaces import IEventHandler, IVenueDialect
 from gfws.messages import Ack, ChannelData, MessageError, Pong
 
 RATE_LIMITED = "Exceeded msg rate"
+DIGESTED = frozenset({"book", "ticker", "trade"})  # data whose frames carry a venue time
 
 
 class FeedSession:
@@ -59,6 +62,7 @@ class FeedSession:
         on_failure: Callable[[str], None] = lambda reason: None,
         liveness: Optional[LivenessConfig] = None,
         rate_limit: Optional[RateLimitConfig] = None,
+        integrity: Optional[IntegrityConfig] = None,
     ) -> None:
         self._dialect = dialect
         self._subscriptions = subscriptions
@@ -73,7 +77,17 @@ class FeedSession:
         self._throttle = RequestThrottle(clock, send, rate_limit.rate, rate_limit.burst)
         self._requests = PendingRequests(clock, ack_timeout)
         self.instruments = Instruments()
-        context = FeedContext(dialect, publish, reporter, self.instruments, endpoint)
+        integrity = integrity or IntegrityConfig()
+        expected: dict[str, set[str]] = {}
+        for s in subscriptions:
+            expected.setdefault(s.channel, set()).update(s.symbols)
+        context = FeedContext(
+            dialect, publish, reporter, self.instruments, endpoint, expected, integrity.max_message_age
+        )
+        self._context = context
+        # Byte-identical data frames seen recently (a venue or proxy resending).
+        self.digests = RecentKeys(integrity.duplicate_window, integrity.duplicate_max_age, clock)
+        self.sequences = SequenceTracker()
         self._options = {(s.channel, symbol): s.options for s in subscriptions for symbol in s.symbols}
         self.books = BookHandler(
             context,
@@ -164,6 +178,8 @@ class FeedSession:
             return
         self.liveness.last_data = recv_ts
         if kind is ChannelData:
+            if not self._in_order(message, recv_ts):  # type: ignore[arg-type]
+                return
             handler = self._handlers.get(message.channel)  # type: ignore[union-attr]
             if handler is None:
                 self._reporter.report(
@@ -174,7 +190,12 @@ class FeedSession:
                     endpoint=self.endpoint,
                 )
                 return
-            handler.handle(message, recv_ts)
+            try:
+                handler.handle(message, recv_ts)
+            except Exception as e:  # a bug of ours must not kill the connection
+                self.log.failure("{channel} handler failed", channel=message.channel)  # type: ignore[union-attr]
+                self._reporter.report("internal_error", repr(e), recv_ts, channel=message.channel,  # type: ignore[union-attr]
+                                      endpoint=self.endpoint)
             if (
                 message.channel == self._dialect.instrument_channel  # type: ignore[union-attr]
                 and message.snapshot  # type: ignore[union-attr]
@@ -183,6 +204,29 @@ class FeedSession:
                 self._subscribe_configured()
         elif kind is Ack:
             self._ack_received(message, recv_ts)  # type: ignore[arg-type]
+
+    def _in_order(self, message: ChannelData, recv_ts: float) -> bool:
+        """Duplicate frames and sequence numbers: False drops the message."""
+        channel = message.channel
+        if not message.snapshot and channel in DIGESTED and not self.digests.first_time(hash(message.payload)):
+            self._reporter.counts["duplicate"] += 1  # counted, not published
+            return False
+        sequence = message.sequence
+        if sequence is None:
+            return True
+        verdict = self.sequences.check(channel, sequence, message.snapshot)
+        if verdict is None:
+            return True
+        kind, a, b = verdict
+        if kind == "regression":
+            self._reporter.report("sequence_regression", f"sequence {b} after {a}", recv_ts,
+                                  channel=channel, endpoint=self.endpoint)
+            return False
+        self._reporter.report("gap", f"missing {channel} sequence {a}..{b}", recv_ts,
+                              channel=channel, endpoint=self.endpoint)
+        for symbol in sorted(self._subscribed.get(channel, ())):
+            self.resubscribe(channel, symbol)
+        return True
 
     def _ack_received(self, ack: Ack, recv_ts: float) -> None:
         if ack.method == "ping":

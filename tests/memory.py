@@ -27,7 +27,14 @@ def sub(channel: str, *symbols: str, **options: Any) -> SubscriptionConfig:
 
 
 class MemoryLink:
-    def __init__(self, subscriptions: Sequence[SubscriptionConfig], seed: int = 1, ack_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        subscriptions: Sequence[SubscriptionConfig],
+        seed: int = 1,
+        ack_timeout: float = 5.0,
+        gate: Any = None,
+        integrity: Any = None,
+    ) -> None:
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
         self.venue = SimVenue(clock=self.clock, interval=0.05, seed=seed)
@@ -39,9 +46,9 @@ class MemoryLink:
         self.active = 0
         self.client = FeedSession(
             dialect, subscriptions, self.events.append, self.reporter, self.clock,
-            self._to_venue, "memory", ack_timeout, self._on_active,
+            self._to_venue, "memory", ack_timeout, self._on_active, integrity=integrity,
         )
-        self.server = self.venue.connect(self._to_client)
+        self.server = self.venue.connect(self._to_client, gate)
 
     def _on_active(self) -> None:
         self.active += 1

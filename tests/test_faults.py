@@ -315,3 +315,22 @@ def test_shutdown_is_bounded_when_the_venue_stops_answering(gates):
     assert took < 1.0 + 1.5, took  # the bound (plus the drop), not the 5 s handshake timeout
     assert all(e._protocol is None and e.session is None for e in feed.pool.endpoints)
     primary.unstall()  # let the simulator notice the dropped socket
+
+
+@pytest.mark.parametrize("fault, kind", [("oversized", "oversized_message"), ("invalid_utf8", "invalid_utf8")])
+@pytest_twisted.inlineCallbacks
+def test_the_transport_refuses_oversized_and_invalid_utf8_frames(gates, fault, kind):
+    from gfws.sim.corruption import MessageFaults
+
+    primary, _ = gates
+    feed, events = start(config((primary, None), connection={"max_message_size": 65536}))
+    try:
+        yield ready(feed, "primary")
+        refused = wait_for(feed, lambda e: tag(e) == "integrity" and e.kind == kind)
+        primary.message_faults = MessageFaults(**{fault: 1.0})
+        event = yield refused
+        assert event.endpoint == "primary" and ("payload limit" in event.detail or "UTF-8" in event.detail)
+        primary.message_faults = None
+        yield wait_for(feed, lambda e: tag(e) == "book" and e.snapshot, timeout=10)  # reconnected, resubscribed
+    finally:
+        yield feed.stopService()

@@ -43,6 +43,20 @@ SessionFactory = Callable[..., FeedSession]
 """(send, endpoint name, on_active, on_failure) -> a new session for one connection."""
 
 
+def transport_refusal(code: Optional[int], reason: Optional[str]) -> Optional[str]:
+    """The integrity kind of a frame Autobahn refused, from how it closed.
+
+    Autobahn sends 1009/1007, or (when it fails by dropping the socket)
+    reports 1006 with its own reason text.
+    """
+    text = reason or ""
+    if code == 1009 or "exceeds payload limit" in text:
+        return "oversized_message"
+    if code == 1007 or "UTF-8" in text:
+        return "invalid_utf8"
+    return None
+
+
 class AttemptRefused(Exception):
     """A connection attempt was held back (breaker open, budget spent)."""
 
@@ -336,6 +350,10 @@ class FeedEndpoint:
                 self.session = None
             self._protocol = None
         text = f"code {code}{'' if clean else ' (unclean)'}: {reason or 'no reason'}"
+        refused = transport_refusal(code, reason)
+        if refused is not None:
+            # Autobahn refused a frame (too big, not UTF-8) and failed the connection.
+            self._reporter.report(refused, text, self._reactor.seconds(), endpoint=self.name)
         self._last_close = f"closed with {text}"
         if self._failure is None:
             self._failure = text

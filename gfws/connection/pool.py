@@ -70,6 +70,7 @@ class EndpointPool(Service):
         venue: str,
         maintenance_delay: float = 5.0,
         dedup_capacity: int = 100_000,
+        dedup_max_age: float = 0.0,
     ) -> None:
         self.config = config
         self.hot = config.mode == "hot_standby"
@@ -79,7 +80,7 @@ class EndpointPool(Service):
         self._maintenance_delay = maintenance_delay
         self.endpoints: list[FeedEndpoint] = []
         self.leader: Optional[FeedEndpoint] = None
-        self.trades = RecentKeys(dedup_capacity)
+        self.trades = RecentKeys(dedup_capacity, dedup_max_age, clock)
         self.venue_status = "online"
         self.switches = 0
         self._pending: Any = None

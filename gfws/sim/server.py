@@ -18,6 +18,7 @@ from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
 
 from gfws.connection.protocol import disable_nagle
+from gfws.sim.corruption import MessageFaults
 from gfws.sim.session import SimSession
 from gfws.sim.venue import SimVenue
 
@@ -103,6 +104,7 @@ class SimulatorService(Service):
         self.drop_acks = False
         self.ack_delay = 0.0
         self.msg_rate = 0.0  # requests per second per connection; more get "Exceeded msg rate"
+        self.message_faults: Optional[MessageFaults] = None  # seeded faults on data messages
         self.refuse: Optional[str] = None  # "tcp": not listening; "http": handshake answered 503
 
     @property

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import msgspec
 
+from gfws.sim.corruption import DATA_CHANNELS
 from gfws.sim.market import SimTrade, SymbolMarket
 
 if TYPE_CHECKING:
@@ -90,6 +91,10 @@ class SimSession:
         if ack and gate.drop_acks:
             return
         self.last_sent = self.venue.clock.seconds()
+        faults = gate.message_faults
+        if faults is not None and message.get("channel") in DATA_CHANNELS:
+            faults.emit(message, self.last_sent, self._send)
+            return
         self._send(_encode(message))
 
     # -- requests ---------------------------------------------------------

@@ -26,6 +26,7 @@ class NoFaults:
     drop_acks = False
     ack_delay = 0.0
     msg_rate = 0.0
+    message_faults = None
 
 
 class SimVenue:

@@ -21,6 +21,7 @@ from gfws.messages import (
     BookData,
     ChannelData,
     Heartbeat,
+    Id,
     MessageError,
     PairInfo,
     Pong,
@@ -42,7 +43,7 @@ class _Envelope(msgspec.Struct, gc=False):
     method: Optional[str] = None
     type: Optional[str] = None
     data: msgspec.Raw = msgspec.Raw(b"")
-    sequence: Optional[int] = None
+    sequence: Optional[Id] = None
     req_id: Optional[int] = None
     success: Optional[bool] = None
     error: Optional[str] = None
@@ -66,8 +67,14 @@ _DATA_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
 }
 _encode = msgspec.json.encode
 
-#: Options a subscription may carry per channel, with their checks.
-BOOK_DEPTHS = (10, 25, 100, 500, 1000)
+#: Kraken's legacy asset names (v1, REST) and the v2 names gfws uses.
+ASSET_ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
+
+
+def normalize_symbol(symbol: str) -> str:
+    """``XBT/USD`` -> ``BTC/USD``, ``XDG/EUR`` -> ``DOGE/EUR``; others unchanged."""
+    base, sep, quote = symbol.partition("/")
+    return f"{ASSET_ALIASES.get(base, base)}{sep}{ASSET_ALIASES.get(quote, quote)}"
 
 
 @implementer(IVenueDialect)
@@ -121,9 +128,11 @@ class KrakenV2Dialect:
             raise MessageError("schema", f"envelope: {e}") from None
         except msgspec.DecodeError as e:
             raise MessageError("malformed_json", str(e)) from None
+        except RecursionError:
+            raise MessageError("too_deep", f"nesting too deep in a {len(payload)}-byte message") from None
         channel = envelope.channel
         if channel is not None:
-            return self._channel_data(channel, envelope)
+            return self._channel_data(channel, envelope, payload)
         method = envelope.method
         if method == "pong":
             return Pong(req_id=envelope.req_id)
@@ -134,7 +143,7 @@ class KrakenV2Dialect:
             raise MessageError("unknown_method", f"method {method!r}")
         raise MessageError("schema", "neither 'channel' nor 'method' in message")
 
-    def _channel_data(self, channel: str, envelope: _Envelope) -> VenueMessage:
+    def _channel_data(self, channel: str, envelope: _Envelope, payload: bytes) -> VenueMessage:
         if channel == "heartbeat":
             return _HEARTBEAT
         decoder = _DATA_DECODERS.get(channel)
@@ -145,12 +154,12 @@ class KrakenV2Dialect:
             raise MessageError("schema", f"type {envelope.type!r} is not snapshot or update", channel)
         try:
             data = decoder.decode(envelope.data)
-        except msgspec.ValidationError as e:
+        except (msgspec.ValidationError, msgspec.DecodeError) as e:
             raise MessageError("schema", f"{channel} data: {e}", channel) from None
-        except msgspec.DecodeError as e:
-            raise MessageError("schema", f"{channel} data: {e}", channel) from None
+        except RecursionError:
+            raise MessageError("too_deep", f"{channel} data nested too deep", channel) from None
         items = data.pairs if channel == "instrument" else data
-        return ChannelData(channel, snapshot, items, envelope.sequence)
+        return ChannelData(channel, snapshot, items, envelope.sequence, payload)
 
     def _ack(self, method: str, envelope: _Envelope) -> Ack:
         if envelope.success is None:

@@ -1,0 +1,197 @@
+"""Message integrity: validation, duplicates, ordering, books under every fault."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+from twisted.internet.task import Clock
+
+from gfws.books import OrderBook
+from gfws.config import IntegrityConfig, parse_config
+from gfws.dedup import RecentKeys
+from gfws.sequence import SequenceTracker
+from gfws.sim import session as sim_session
+from gfws.sim.corruption import MessageFaults
+from gfws.venues.kraken.checksum import book_checksum, level_text
+from gfws.venues.kraken.dialect import normalize_symbol
+from tests.memory import MemoryLink, sub
+
+
+def gate(**faults):
+    return SimpleNamespace(stalled=None, drop_acks=False, ack_delay=0.0, msg_rate=0.0,
+                           message_faults=MessageFaults(**faults) if faults else None)
+
+
+# -- books under faults -------------------------------------------------------
+
+PAIRS = {"BTC/USD": (1, 8), "ADA/USD": (6, 8), "DOGE/USD": (7, 8)}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_book_is_published_for_a_state_the_venue_did_not_have(monkeypatch, seed):
+    sent_views: dict[int, tuple] = {}
+    real = sim_session.view_checksum
+
+    def recording(asks, bids):
+        checksum = real(asks, bids)
+        sent_views[checksum] = (tuple(asks), tuple(bids))
+        return checksum
+
+    monkeypatch.setattr(sim_session, "view_checksum", recording)
+    faults = dict(drop=0.02, duplicate=0.02, reorder=0.02, corrupt_checksum=0.01, stale_timestamp=0.01,
+                  malformed=0.01, seed=seed)
+    link = MemoryLink([sub("book", "BTC/USD", depth=10), sub("book", "ADA/USD", depth=25),
+                       sub("book", "DOGE/USD", depth=100)], seed=seed, gate=gate(**faults)).start()
+    link.run(60)
+    books = link.of("book")
+    assert len(books) > 500
+    for event in books:
+        asks, bids = sent_views[event.checksum]  # the venue really sent this state...
+        pp, qp = PAIRS[event.symbol]
+        as_ticks = lambda levels: tuple((int(p.scaleb(pp)), int(q.scaleb(qp))) for p, q in levels[:10])  # noqa: E731
+        assert as_ticks(event.asks) == asks[:10] and as_ticks(event.bids) == bids[:10]  # ...and this is it
+        book = OrderBook(event.symbol, len(event.bids), level_text)
+        book.apply(event.bids, event.asks)
+        assert book_checksum(book) == event.checksum
+    counts = link.reporter.counts
+    assert counts["checksum_mismatch"] > 0 and counts["malformed_json"] > 0 and counts["duplicate"] > 0
+    assert link.client.resyncs > 0
+    for symbol in PAIRS:  # every book recovered and kept going to the end
+        assert link.of("book", symbol=symbol)[-1].recv_ts > link.clock.seconds() - 2
+    injected = link.server.gate.message_faults.counts
+    assert injected["drop"] and injected["reorder"] and injected["duplicate"]
+
+
+def test_duplicate_frames_are_counted_not_published():
+    link = MemoryLink([sub("trade", "BTC/USD", "ETH/USD")], gate=gate(duplicate=0.2, seed=4)).start()
+    link.run(30)
+    ids = [(e.symbol, e.trade_id) for e in link.of("trade")]
+    assert ids and len(ids) == len(set(ids))
+    assert link.reporter.counts["duplicate"] == link.server.gate.message_faults.counts["duplicate"]
+    assert not link.of("integrity")
+
+
+def test_stale_and_reordered_times_are_flagged():
+    integrity = IntegrityConfig(max_message_age=60.0)
+    link = MemoryLink([sub("ticker", "BTC/USD", "ETH/USD"), sub("trade", "BTC/USD", "ETH/USD")],
+                      gate=gate(stale_timestamp=0.05, seed=5), integrity=integrity).start()
+    link.run(30)
+    kinds = {e.kind for e in link.of("integrity")}
+    assert {"stale_message", "timestamp_regression"} <= kinds
+    stale = [e for e in link.of("integrity") if e.kind == "stale_message"]
+    assert all("3600.0s old" in e.detail for e in stale)
+
+
+# -- validation ------------------------------------------------------------------
+
+def trade(**fields):
+    item = {"symbol": "BTC/USD", "side": "buy", "price": 30000.5, "qty": 0.1, "ord_type": "limit",
+            "trade_id": 7, "timestamp": "2023-09-25T07:49:37.708706Z", **fields}
+    return json.dumps({"channel": "trade", "type": "update", "data": [item]}).encode()
+
+
+@pytest.mark.parametrize("payload, kind", [
+    (trade(price=0), "value"),
+    (trade(price=-1.5), "value"),
+    (trade(qty=0), "value"),
+    (trade(price="NaN"), "precision"),
+    (trade(price="Infinity"), "precision"),
+    (trade(price=1).replace(b'"price": 1,', b'"price": 1e400,'), "precision"),
+    (trade(price=30000.55), "precision"),  # BTC/USD prices have 1 decimal
+    (trade(side="long"), "schema"),
+    (trade(ord_type="iceberg"), "schema"),
+    (trade(trade_id=-1), "schema"),
+    (trade(trade_id=2**64), "schema"),
+    (trade(symbol="ETH/USD"), "unexpected_symbol"),
+    (b'{"channel":"trade","type":"update","data":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "too_deep"),
+    (b'{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[],"asks":[],"checksum":4294967296}]}', "schema"),
+    (b'{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","price":NaN}]}', "malformed_json"),
+])
+def test_bad_input_is_counted_published_and_dropped_never_raised(payload, kind):
+    link = MemoryLink([sub("trade", "BTC/USD"), sub("book", "BTC/USD")]).start()
+    before = len(link.of("trade"))
+    link.client.message_received(payload, link.clock.seconds())
+    assert [e.kind for e in link.of("integrity")] == [kind]
+    assert link.reporter.counts[kind] == 1
+    assert len(link.of("trade")) == before
+    link.client.message_received(trade(trade_id=8), link.clock.seconds())  # the stream goes on
+    assert link.of("trade")[-1].trade_id == 8
+
+
+def test_a_handler_bug_is_reported_not_raised(monkeypatch):
+    from gfws import handlers
+
+    link = MemoryLink([sub("trade", "BTC/USD")]).start()
+    monkeypatch.setattr(handlers.TradeHandler, "handle", lambda self, m, t: 1 / 0)
+    link.client.message_received(trade(), 0.0)
+    assert [e.kind for e in link.of("integrity")] == ["internal_error"]
+
+
+def test_symbols_use_one_name_per_asset():
+    assert normalize_symbol("XBT/USD") == "BTC/USD" and normalize_symbol("XDG/XBT") == "DOGE/BTC"
+    assert normalize_symbol("ETH/USD") == "ETH/USD"
+    config = parse_config({"venue": {"name": "kraken"}, "endpoints": [{"url": "ws://127.0.0.1:1/v2"}],
+                           "subscriptions": [{"channel": "book", "symbols": ["XBT/USD", "XDG/EUR"]}]})
+    assert config.subscriptions[0].symbols == ("BTC/USD", "DOGE/EUR")
+    with pytest.raises(ValueError, match=r"each symbol once \(after XBT->BTC"):
+        parse_config({"venue": {"name": "kraken"}, "endpoints": [{"url": "ws://127.0.0.1:1/v2"}],
+                      "subscriptions": [{"channel": "book", "symbols": ["XBT/USD", "BTC/USD"]}]})
+
+
+# -- duplicates window ---------------------------------------------------------------
+
+def test_duplicate_window_memory_is_bounded_for_a_million_distinct_keys():
+    window = RecentKeys(capacity=10_000)
+    for i in range(1_000_000):
+        assert window.first_time(i)
+    assert len(window) == 10_000 and len(window._ring) == 10_000
+    assert not window.first_time(999_999) and window.first_time(0)  # recent kept, old forgotten
+
+
+def test_duplicate_window_forgets_by_age():
+    clock = Clock()
+    window = RecentKeys(capacity=1000, max_age=60, clock=clock)
+    window.first_time("a")
+    clock.advance(59)
+    assert not window.first_time("a")
+    window.first_time("b")
+    clock.advance(2)
+    assert window.first_time("a") and not window.first_time("b")
+    assert window.duplicates == 2
+
+
+# -- sequences ----------------------------------------------------------------------
+
+def test_sequence_gaps_and_regressions():
+    t = SequenceTracker()
+    assert t.check("executions", 5, snapshot=True) is None
+    assert t.check("executions", 6, snapshot=False) is None
+    assert t.check("executions", 9, snapshot=False) == ("gap", 7, 8)
+    assert t.check("executions", 9, snapshot=False) == ("regression", 9, 9)
+    assert t.check("executions", 3, snapshot=True) is None  # a snapshot restarts the count
+    assert (t.gaps, t.regressions) == (1, 1)
+
+
+def test_a_gap_is_published_and_recovered_with_a_snapshot():
+    link = MemoryLink([sub("trade", "BTC/USD")]).start()
+
+    def numbered(seq, trade_id):
+        message = json.loads(trade(trade_id=trade_id))
+        message["sequence"] = seq
+        return json.dumps(message).encode()
+
+    link.client.message_received(numbered(1, 100), 0.0)
+    link.client.message_received(numbered(2, 101), 0.0)
+    sent = len(link.sent)
+    link.client.message_received(numbered(5, 102), 0.0)
+    gap = link.of("integrity")[-1]
+    assert (gap.kind, gap.detail) == ("gap", "missing trade sequence 3..4")
+    requests = [json.loads(p) for p in link.sent[sent:]]
+    assert [(r["method"], r["params"]["symbol"]) for r in requests[:2]] == [("unsubscribe", ["BTC/USD"]),
+                                                                            ("subscribe", ["BTC/USD"])]
+    link.client.message_received(numbered(4, 103), 0.0)  # late: dropped
+    assert link.of("integrity")[-1].kind == "sequence_regression"
+    assert [e.trade_id for e in link.of("trade")][-3:] == [100, 101, 102]
