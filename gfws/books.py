@@ -22,49 +22,71 @@ class BookSide:
     """One side of a book, best level first.
 
     Levels are keyed by ``sign * price`` so that ascending key order is best
-    first on both sides (asks: sign 1, bids: sign -1).
+    first on both sides (asks: sign 1, bids: sign -1).  The top-N tuple and
+    the checksum text are cached until the side changes: most messages touch
+    one side only, and the untouched side's tuple is shared by the next event.
     """
 
-    __slots__ = ("_sign", "_keys", "_levels")
+    __slots__ = ("_sign", "_keys", "_pairs", "_texts", "_top", "_top_n", "_text", "_text_n")
 
     def __init__(self, sign: int) -> None:
         self._sign = sign
         self._keys: list[Decimal] = []
-        self._levels: dict[Decimal, tuple[PriceLevel, str]] = {}
+        self._pairs: dict[Decimal, PriceLevel] = {}
+        self._texts: dict[Decimal, str] = {}
+        self._top: tuple[PriceLevel, ...] = ()
+        self._top_n = -1
+        self._text = ""
+        self._text_n = -1
 
     def __len__(self) -> int:
         return len(self._keys)
 
+    def _changed(self) -> None:
+        self._top_n = self._text_n = -1
+
     def clear(self) -> None:
         self._keys.clear()
-        self._levels.clear()
+        self._pairs.clear()
+        self._texts.clear()
+        self._changed()
 
     def set(self, price: Decimal, qty: Decimal, text: str) -> None:
         """Set a level's size; a zero size deletes the level."""
         key = price if self._sign > 0 else -price
-        levels = self._levels
+        pairs = self._pairs
+        self._top_n = self._text_n = -1
         if not qty:
-            if levels.pop(key, None) is not None:
+            if pairs.pop(key, None) is not None:
+                del self._texts[key]
                 self._keys.remove(key)
             return
-        if key not in levels:
+        if key not in pairs:
             insort(self._keys, key)
-        levels[key] = ((price, qty), text)
+        pairs[key] = (price, qty)
+        self._texts[key] = text
 
     def truncate(self, depth: int) -> None:
         """Drop levels beyond ``depth``: venues send no delete for them."""
         keys = self._keys
-        levels = self._levels
         while len(keys) > depth:
-            del levels[keys.pop()]
+            key = keys.pop()
+            del self._pairs[key]
+            del self._texts[key]
 
     def top(self, n: int) -> tuple[PriceLevel, ...]:
-        levels = self._levels
-        return tuple(levels[k][0] for k in self._keys[:n])
+        if self._top_n != n:
+            pairs = self._pairs
+            self._top = tuple([pairs[k] for k in self._keys[:n]])
+            self._top_n = n
+        return self._top
 
     def text(self, n: int) -> str:
-        levels = self._levels
-        return "".join(levels[k][1] for k in self._keys[:n])
+        if self._text_n != n:
+            texts = self._texts
+            self._text = "".join([texts[k] for k in self._keys[:n]])
+            self._text_n = n
+        return self._text
 
 
 class OrderBook:

@@ -30,9 +30,15 @@ class RecentKeys:
     def __len__(self) -> int:
         return len(self._seen)
 
-    def first_time(self, key: Hashable) -> bool:
-        """Remember ``key``; False if it is in the window (a duplicate)."""
-        now = self._clock.seconds() if self.max_age > 0 else 0.0  # type: ignore[union-attr]
+    def first_time(self, key: Hashable, now: Optional[float] = None) -> bool:
+        """Remember ``key``; False if it is in the window (a duplicate).
+
+        ``now`` saves a clock read when the caller already has the time.
+        """
+        if self.max_age <= 0:
+            now = 0.0
+        elif now is None:
+            now = self._clock.seconds()  # type: ignore[union-attr]
         ring = self._ring
         seen = self._seen
         if self.max_age > 0:

@@ -68,10 +68,21 @@ class PairPrecision:
         self.price_step = quantum(price_decimals)
         self.qty_step = quantum(qty_decimals)
 
+    # exact() inlined: these run for every price and size of every message.
     def price(self, value: Decimal) -> Decimal:
-        return exact(value, self.price_step)
+        try:
+            if value.is_finite():
+                return value.quantize(self.price_step, context=_EXACT)
+        except (Inexact, InvalidOperation):
+            pass
+        return exact(value, self.price_step)  # raises the explained error
 
     def qty(self, value: Decimal) -> Decimal:
+        try:
+            if value.is_finite():
+                return value.quantize(self.qty_step, context=_EXACT)
+        except (Inexact, InvalidOperation):
+            pass
         return exact(value, self.qty_step)
 
     def __eq__(self, other: object) -> bool:

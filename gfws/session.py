@@ -208,7 +208,7 @@ class FeedSession:
     def _in_order(self, message: ChannelData, recv_ts: float) -> bool:
         """Duplicate frames and sequence numbers: False drops the message."""
         channel = message.channel
-        if not message.snapshot and channel in DIGESTED and not self.digests.first_time(hash(message.payload)):
+        if not message.snapshot and channel in DIGESTED and not self.digests.first_time(hash(message.payload), recv_ts):
             self._reporter.counts["duplicate"] += 1  # counted, not published
             return False
         sequence = message.sequence

@@ -39,6 +39,14 @@ class FeedClientProtocol(WebSocketClientProtocol):
         if deliver is not None:
             deliver(payload, isBinary)
 
+    def onMessageEnd(self) -> None:
+        """Autobahn's own version also fires its observer event ``message``,
+        which makes a Deferred per message even with nobody listening; gfws
+        uses no observers, so a message goes straight to ``onMessage``."""
+        if not self.failedByMe:
+            self.onMessage(b"".join(self.message_data), self.message_is_binary)
+        self.message_data = None
+
     def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
         self._deliver = None
         self.factory.connector.connection_closed(self, wasClean, code, reason)

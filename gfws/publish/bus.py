@@ -33,7 +33,7 @@ class Publisher:
         self._sinks: list[IEventSink] = []
         self._pending: list[Event] = []
         self._flush_call: Optional[IDelayedCall] = None
-        self.published: Counter[str] = Counter()
+        self._published: Counter[type] = Counter()
         self.subscriber_errors = 0
         self.sink_errors = 0
 
@@ -64,9 +64,15 @@ class Publisher:
     def add_sink(self, sink: IEventSink) -> None:
         self._sinks.append(sink)
 
+    @property
+    def published(self) -> Counter[str]:
+        """Events published so far, by type name."""
+        return Counter({cls.__struct_config__.tag: n for cls, n in self._published.items()})  # type: ignore[attr-defined]
+
     def publish(self, event: Event) -> None:
-        self.published[event.__struct_config__.tag] += 1  # type: ignore[attr-defined]
-        for subscriber in self._dispatch[type(event)]:
+        kind = type(event)
+        self._published[kind] += 1
+        for subscriber in self._dispatch[kind]:
             try:
                 subscriber(event)
             except Exception:
