@@ -13,7 +13,8 @@ each in its own process, measured in the same run:
                  normalized events, in-process subscriber that counts.
 
 Printed: messages/s of both, their ratio (target >= 60 %), p50/p99 per-message
-processing time in the pipeline, and each client's peak RSS.
+processing time in the pipeline (one message in 16 timed), and each client's
+peak RSS.
 """
 
 from __future__ import annotations
@@ -162,16 +163,21 @@ def pipeline(url: str, n: int) -> dict[str, Any]:
     clock = time.perf_counter
 
     def timed(self: FeedSession, payload: bytes, recv_ts: float) -> None:
-        start = clock()
-        receive(self, payload, recv_ts)
-        end = clock()
+        # Count every message; time one in 16 (timing every one would add
+        # its own cost, ~0.4 us, to the throughput being measured).
+        n_seen = state["count"]
+        if n_seen & 15:
+            receive(self, payload, recv_ts)
+        else:
+            start = clock()
+            receive(self, payload, recv_ts)
+            timings.append(clock() - start)
         if self.active:
-            timings.append(end - start)
-            if state["count"] == 0:
-                state["first"] = start
-            state["count"] += 1
-            if state["count"] == n:
-                state["last"] = end
+            if n_seen == 0:
+                state["first"] = clock()
+            state["count"] = n_seen + 1
+            if n_seen + 1 == n:
+                state["last"] = clock()
                 reactor.stop()
 
     FeedSession.message_received = timed  # type: ignore[method-assign]

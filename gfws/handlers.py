@@ -63,19 +63,23 @@ class FeedContext:
             self.reject("unexpected_symbol", f"{channel} data for unsubscribed {symbol}", recv_ts, symbol, channel)
             return False
         if ts is not None:
-            last_ts = self._last_ts[channel]
-            last = last_ts.get(symbol)
-            if last is not None and ts < last:
-                self.reject("timestamp_regression", f"{ts} after {last}", recv_ts, symbol, channel)
-            else:
-                last_ts[symbol] = ts
-            if self.max_message_age > 0:
-                sent = venue_seconds(ts)
-                if sent is None:
-                    self.reject("bad_timestamp", f"{ts!r} is not an RFC 3339 time", recv_ts, symbol, channel)
-                elif recv_ts - sent > self.max_message_age:
-                    self.reject("stale_message", f"venue time {ts} is {recv_ts - sent:.1f}s old", recv_ts, symbol, channel)
+            self.check_time(channel, symbol, ts, recv_ts)
         return True
+
+    def check_time(self, channel: str, symbol: str, ts: str, recv_ts: float) -> None:
+        """Flag a venue time that goes backwards or is too old (never drops)."""
+        last_ts = self._last_ts[channel]
+        last = last_ts.get(symbol)
+        if last is not None and ts < last:
+            self.reject("timestamp_regression", f"{ts} after {last}", recv_ts, symbol, channel)
+        else:
+            last_ts[symbol] = ts
+        if self.max_message_age > 0:
+            sent = venue_seconds(ts)
+            if sent is None:
+                self.reject("bad_timestamp", f"{ts!r} is not an RFC 3339 time", recv_ts, symbol, channel)
+            elif recv_ts - sent > self.max_message_age:
+                self.reject("stale_message", f"venue time {ts} is {recv_ts - sent:.1f}s old", recv_ts, symbol, channel)
 
     def forget_times(self, channel: str, symbol: str) -> None:
         """A resubscription starts a new stream (a snapshot may be older)."""
@@ -257,6 +261,7 @@ class BookHandler:
             for symbol, depth in depths.items()
         }
         self._live: set[str] = set()
+        self._checksum = context.dialect.book_checksum
         self._seen = context.seen["book"]
         self.updates_ignored = 0
 
@@ -282,7 +287,8 @@ class BookHandler:
             return
         if snapshot:
             context.forget_times("book", symbol)
-        context.admit("book", symbol, item.timestamp, recv_ts)
+        if item.timestamp is not None:
+            context.check_time("book", symbol, item.timestamp, recv_ts)
         if snapshot:
             book.clear()
             self._live.add(symbol)
@@ -304,7 +310,7 @@ class BookHandler:
             self._fail(symbol)
             return
         book.apply(bids, asks)
-        computed = context.dialect.book_checksum(book)
+        computed = self._checksum(book)
         if computed != item.checksum:
             context.reject(
                 "checksum_mismatch",

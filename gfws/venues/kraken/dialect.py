@@ -14,7 +14,6 @@ from typing import Any, Literal, Mapping, Optional, Sequence
 import msgspec
 from zope.interface import implementer
 
-from gfws.books import OrderBook
 from gfws.interfaces import IVenueDialect
 from gfws.messages import (
     Ack,
@@ -126,11 +125,9 @@ class KrakenV2Dialect:
     def expected_acks(self, channel: str, symbols: Sequence[str]) -> int:
         return len(symbols) or 1
 
-    def level_text(self, price: Decimal, qty: Decimal) -> str:
-        return checksum.level_text(price, qty)
-
-    def book_checksum(self, book: OrderBook) -> int:
-        return checksum.book_checksum(book)
+    # Plain functions, not methods: called for every changed level and book.
+    level_text = staticmethod(checksum.level_text)
+    book_checksum = staticmethod(checksum.book_checksum)
 
     def parse(self, payload: bytes) -> VenueMessage:
         if payload.startswith(_BOOK_UPDATE_PREFIX):
