@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from gfws.books import OrderBook
 from gfws.precision import PairPrecision
 from gfws.venues.kraken.checksum import book_checksum, level_text
@@ -38,6 +40,16 @@ def _levels(pairs, precision):
 
 def test_level_text_follows_the_guide_steps():
     assert level_text(Decimal("45285.2"), Decimal("0.00100000")) == "452852" + "100000"
+
+
+@pytest.mark.parametrize("price, qty, text", [
+    ("0.0000001", "0.00000001", "1" + "1"),  # both would print as 1E-7 / 1E-8
+    ("0.0800000", "0.00000100", "800000" + "100"),
+    ("30000.0", "1.00000000", "300000" + "100000000"),
+    ("120", "5", "120" + "5"),
+])
+def test_level_text_never_depends_on_exponent_notation(price, qty, text):
+    assert level_text(Decimal(price), Decimal(qty)) == text
 
 
 def test_worked_example_from_the_guide():

@@ -124,6 +124,7 @@ def test_acks_success_and_refusal():
         (b'{"channel":"ticker","type":"update","data":{"symbol":"X"}}', "schema"),
         (b'{"method":"subscribe","req_id":1}', "schema"),
         (b'{"method":"frobnicate"}', "unknown_method"),
+        (b'{"channel":"trade","type":"update","data":[{"symbol":"\xc3\x28","side":"buy","price":1,"qty":1,"ord_type":"limit","trade_id":1}]}', "invalid_utf8"),
         (b'{"method":"ping","req_id":3}', "unknown_method"),
     ],
 )

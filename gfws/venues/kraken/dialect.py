@@ -136,7 +136,7 @@ class KrakenV2Dialect:
             # general path below, which explains what is wrong.
             try:
                 return ChannelData("book", False, _BOOK_UPDATE.decode(payload).data, None, payload)
-            except (msgspec.DecodeError, RecursionError):
+            except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
                 pass
         try:
             envelope = _ENVELOPE.decode(payload)
@@ -146,6 +146,8 @@ class KrakenV2Dialect:
             raise MessageError("malformed_json", str(e)) from None
         except RecursionError:
             raise MessageError("too_deep", f"nesting too deep in a {len(payload)}-byte message") from None
+        except UnicodeDecodeError as e:  # the transport checks UTF-8 too; this is for other transports
+            raise MessageError("invalid_utf8", str(e)) from None
         channel = envelope.channel
         if channel is not None:
             return self._channel_data(channel, envelope, payload)
@@ -174,6 +176,8 @@ class KrakenV2Dialect:
             raise MessageError("schema", f"{channel} data: {e}", channel) from None
         except RecursionError:
             raise MessageError("too_deep", f"{channel} data nested too deep", channel) from None
+        except UnicodeDecodeError as e:
+            raise MessageError("invalid_utf8", f"{channel} data: {e}", channel) from None
         items = data.pairs if channel == "instrument" else data
         return ChannelData(channel, snapshot, items, envelope.sequence, payload)
 
