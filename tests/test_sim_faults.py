@@ -66,3 +66,15 @@ def test_schedule_begins_ends_and_repeats_on_time():
 def test_schedule_refuses_a_gate_that_does_not_exist():
     with pytest.raises(ValueError, match="gate #2 does not exist"):
         FaultSchedule(Clock(), [Gate()], [parse_fault("close@1#2")])
+
+
+def test_message_faults_from_the_command_line():
+    from gfws.sim.corruption import parse_message_faults
+
+    faults = parse_message_faults("drop=0.01,reorder=0.02,seed=7")
+    assert (faults.drop, faults.reorder, faults.seed) == (0.01, 0.02, 7)
+    for bad, message in [("drop", "expected NAME=VALUE"), ("explode=0.1", "expected NAME=VALUE"),
+                         ("drop=lots", "is not a number"), ("drop=1.5", "between 0 and 1"),
+                         ("drop=0.6,duplicate=0.6", "more than 1")]:
+        with pytest.raises(ValueError, match=message):
+            parse_message_faults(bad)

@@ -19,6 +19,23 @@ _encode = msgspec.json.encode
 DATA_CHANNELS = frozenset({"book", "ticker", "trade"})
 
 
+def parse_message_faults(text: str) -> "MessageFaults":
+    """``drop=0.01,duplicate=0.02,seed=3`` (for ``twistd gfws-sim --message-faults``)."""
+    known = {f.name for f in fields(MessageFaults)}
+    values: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or name not in known:
+            raise ValueError(f"message fault {part!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(known))}")
+        try:
+            values[name] = int(value) if name in ("seed", "oversize_bytes") else float(value)
+        except ValueError:
+            raise ValueError(f"message fault {part!r}: {value!r} is not a number") from None
+        if name not in ("seed", "oversize_bytes", "stale_by") and not 0 <= values[name] <= 1:
+            raise ValueError(f"message fault {part!r}: a probability is between 0 and 1")
+    return MessageFaults(**values)
+
+
 @dataclass
 class MessageFaults:
     """Probabilities per data message (each 0..1; their sum at most 1)."""

@@ -7,6 +7,7 @@ from typing import Any
 from twisted.application.service import MultiService
 from twisted.python import usage
 
+from gfws.sim.corruption import parse_message_faults
 from gfws.sim.faults import FaultSchedule, parse_fault
 from gfws.sim.server import SimulatorService
 from gfws.sim.venue import SimVenue
@@ -25,6 +26,9 @@ class Options(usage.Options):
         ["seed", "s", 1, "Seed of the simulated market (same seed, same market).", int],
         ["interval", None, 0.05, "Seconds between market changes, per pair.", float],
         ["ack-delay", None, 0.0, "Seconds to delay every answer to a request.", float],
+        ["message-faults", None, None,
+         "Seeded faults on data messages, e.g. drop=0.01,duplicate=0.01,reorder=0.01,corrupt_checksum=0.01,"
+         "stale_timestamp=0.01,malformed=0.01,oversized=0.001,invalid_utf8=0.001,seed=1."],
         ["msg-rate", None, 0.0, "Requests per second per connection before 'Exceeded msg rate' (0: no limit).", float],
     ]
     optFlags = [["drop-acks", None, "Never answer subscribe/unsubscribe (the subscriptions still happen)."]]
@@ -55,6 +59,11 @@ class Options(usage.Options):
             raise usage.UsageError(f"--port: expected 0-65535, got {self['port']}")
         if not self["interval"] > 0:
             raise usage.UsageError(f"--interval: expected a number > 0, got {self['interval']}")
+        if self["message-faults"]:
+            try:
+                parse_message_faults(self["message-faults"])
+            except ValueError as e:
+                raise usage.UsageError(f"--message-faults: {e}") from None
         for fault in self["faults"]:
             if fault.gate >= len(self["ports"]):
                 raise usage.UsageError(f"--fault {fault.kind}: gate #{fault.gate} needs {fault.gate + 1} ports in --port")
@@ -87,6 +96,8 @@ def makeService(options: Options) -> MultiService:
         gate.ack_delay = options["ack-delay"]
         gate.drop_acks = options["drop-acks"]
         gate.msg_rate = options["msg-rate"]
+        if options["message-faults"]:
+            gate.message_faults = parse_message_faults(options["message-faults"])
         gates.append(gate)
     root = SimulatorRoot(FaultSchedule(reactor, gates, options["faults"]))
     for gate in gates:
