@@ -8,7 +8,7 @@ verified against the venue's checksum before any book event leaves.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from zope.interface import implementer
 
@@ -142,88 +142,80 @@ class InstrumentHandler:
         pass
 
 
+class _ItemHandler:
+    """A channel whose items each become one event (ticker, trade): the
+    checks every item passes, then ``event()`` for the channel's own fields."""
+
+    channel = ""
+
+    def __init__(self, context: FeedContext) -> None:
+        self._context = context
+        self._seen = context.seen[self.channel]
+
+    def handle(self, message: ChannelData, recv_ts: float) -> None:
+        context = self._context
+        channel = self.channel
+        for item in message.items:
+            self._seen[item.symbol] = recv_ts
+            if not context.admit(channel, item.symbol, item.timestamp, recv_ts):
+                continue
+            p = context.precision_for(item.symbol, channel, recv_ts)
+            if p is None:
+                continue
+            try:
+                event = self.event(item, p, context.venue, recv_ts)
+            except BadValue as e:
+                context.reject(e.kind, str(e), recv_ts, item.symbol, channel)
+                continue
+            context.publish(event)
+
+    def event(self, item: Any, p: PairPrecision, venue: str, recv_ts: float) -> Event:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        pass
+
+
 @implementer(IEventHandler)
-class TickerHandler:
+class TickerHandler(_ItemHandler):
     channel = "ticker"
 
-    def __init__(self, context: FeedContext) -> None:
-        self._context = context
-        self._seen = context.seen["ticker"]
-
-    def handle(self, message: ChannelData, recv_ts: float) -> None:
-        context = self._context
-        item: TickerData
-        for item in message.items:
-            self._seen[item.symbol] = recv_ts
-            if not context.admit("ticker", item.symbol, item.timestamp, recv_ts):
-                continue
-            p = context.precision_for(item.symbol, "ticker", recv_ts)
-            if p is None:
-                continue
-            try:
-                event = Ticker(
-                    venue=context.venue,
-                    recv_ts=recv_ts,
-                    symbol=item.symbol,
-                    bid=positive(p.price(item.bid), "bid"),
-                    bid_qty=non_negative(p.qty(item.bid_qty), "bid_qty"),
-                    ask=positive(p.price(item.ask), "ask"),
-                    ask_qty=non_negative(p.qty(item.ask_qty), "ask_qty"),
-                    last=non_negative(p.price(item.last), "last"),
-                    volume=non_negative(p.qty(item.volume), "volume"),
-                    vwap=item.vwap,
-                    low=p.price(item.low),
-                    high=p.price(item.high),
-                    change=item.change,
-                    change_pct=item.change_pct,
-                    ts=item.timestamp,
-                )
-            except BadValue as e:
-                context.reject(e.kind, str(e), recv_ts, item.symbol, "ticker")
-                continue
-            context.publish(event)
-
-    def reset(self) -> None:
-        pass
+    def event(self, item: TickerData, p: PairPrecision, venue: str, recv_ts: float) -> Ticker:
+        return Ticker(
+            venue=venue,
+            recv_ts=recv_ts,
+            symbol=item.symbol,
+            bid=positive(p.price(item.bid), "bid"),
+            bid_qty=non_negative(p.qty(item.bid_qty), "bid_qty"),
+            ask=positive(p.price(item.ask), "ask"),
+            ask_qty=non_negative(p.qty(item.ask_qty), "ask_qty"),
+            last=non_negative(p.price(item.last), "last"),
+            volume=non_negative(p.qty(item.volume), "volume"),
+            vwap=item.vwap,
+            low=p.price(item.low),
+            high=p.price(item.high),
+            change=item.change,
+            change_pct=item.change_pct,
+            ts=item.timestamp,
+        )
 
 
 @implementer(IEventHandler)
-class TradeHandler:
+class TradeHandler(_ItemHandler):
     channel = "trade"
 
-    def __init__(self, context: FeedContext) -> None:
-        self._context = context
-        self._seen = context.seen["trade"]
-
-    def handle(self, message: ChannelData, recv_ts: float) -> None:
-        context = self._context
-        item: TradeData
-        for item in message.items:
-            self._seen[item.symbol] = recv_ts
-            if not context.admit("trade", item.symbol, item.timestamp, recv_ts):
-                continue
-            p = context.precision_for(item.symbol, "trade", recv_ts)
-            if p is None:
-                continue
-            try:
-                event = Trade(
-                    venue=context.venue,
-                    recv_ts=recv_ts,
-                    symbol=item.symbol,
-                    trade_id=item.trade_id,
-                    side=item.side,
-                    price=positive(p.price(item.price), "price"),
-                    qty=positive(p.qty(item.qty), "qty"),
-                    ord_type=item.ord_type,
-                    ts=item.timestamp,
-                )
-            except BadValue as e:
-                context.reject(e.kind, str(e), recv_ts, item.symbol, "trade")
-                continue
-            context.publish(event)
-
-    def reset(self) -> None:
-        pass
+    def event(self, item: TradeData, p: PairPrecision, venue: str, recv_ts: float) -> Trade:
+        return Trade(
+            venue=venue,
+            recv_ts=recv_ts,
+            symbol=item.symbol,
+            trade_id=item.trade_id,
+            side=item.side,
+            price=positive(p.price(item.price), "price"),
+            qty=positive(p.qty(item.qty), "qty"),
+            ord_type=item.ord_type,
+            ts=item.timestamp,
+        )
 
 
 def _exact_levels(levels: Iterable[Level], p: PairPrecision) -> list[tuple]:
