@@ -18,7 +18,7 @@ from gfws.config import EndpointConfig, FeedConfig
 from gfws.connection.breaker import CircuitBreaker
 from gfws.connection.budget import ConnectionBudget
 from gfws.connection.endpoint import FeedEndpoint
-from gfws.connection.pool import EndpointPool
+from gfws.connection.pool import EndpointOutlet, EndpointPool
 from gfws.events import Event
 from gfws.integrity import IntegrityReporter
 from gfws.interfaces import IVenueDialect
@@ -52,7 +52,6 @@ class FeedService(MultiService):
             sim = config.simulator
             venue = SimVenue(clock=reactor, interval=sim.interval, seed=sim.seed)
             self.simulator = SimulatorService(venue, port=sim.port, reactor=reactor)
-        self._outlets: list[Any] = []
         self.pool = EndpointPool(
             config.pool,
             self.publisher.publish,
@@ -84,12 +83,11 @@ class FeedService(MultiService):
             assert self.simulator is not None
             endpoints = (EndpointConfig(name="simulator", url=self.simulator.url),)
         for endpoint_config in endpoints:
-            self.pool.add(self._endpoint(endpoint_config), self._outlets[-1])
+            outlet = self.pool.outlet()
+            self.pool.add(self._endpoint(endpoint_config, outlet), outlet)
         self.pool.setServiceParent(self)
 
-    def _endpoint(self, endpoint_config: EndpointConfig) -> FeedEndpoint:
-        outlet = self.pool.outlet()
-        self._outlets.append(outlet)
+    def _endpoint(self, endpoint_config: EndpointConfig, outlet: EndpointOutlet) -> FeedEndpoint:
         breaker = self.config.breaker
         return FeedEndpoint(
             endpoint_config,

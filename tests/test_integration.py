@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import pytest_twisted
-from twisted.internet.defer import inlineCallbacks
 
 from gfws.service import FeedService
 from gfws.sim import SimulatorService, SimVenue

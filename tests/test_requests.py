@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from twisted.internet.task import Clock
 
 from gfws.connection.requests import PendingRequests, RequestFailed, RequestsClosed, RequestTimedOut

@@ -8,7 +8,6 @@ exact Decimals and wrong shapes are rejected in the same pass.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, Literal, Mapping, Optional, Sequence
 
 import msgspec
