@@ -116,9 +116,3 @@ class OrderBook:
             for price, qty in levels:
                 side.set(price, qty, level_text(price, qty) if qty else "")
             side.truncate(self.depth)
-
-    def crossed(self) -> bool:
-        """True when the best bid is at or above the best ask."""
-        if not self.bids or not self.asks:
-            return False
-        return self.bids.top(1)[0][0] >= self.asks.top(1)[0][0]

@@ -313,18 +313,19 @@ class BookHandler:
             )
             self._fail(symbol)
             return
+        context.publish(self._event(book, computed, snapshot, recv_ts, item.timestamp))
+
+    def _event(self, book: OrderBook, checksum: int, snapshot: bool, recv_ts: float, ts: Optional[str]) -> Book:
         depth = book.depth
-        context.publish(
-            Book(
-                venue=context.venue,
-                recv_ts=recv_ts,
-                symbol=symbol,
-                bids=book.bids.top(depth),
-                asks=book.asks.top(depth),
-                checksum=computed,
-                snapshot=snapshot,
-                ts=item.timestamp,
-            )
+        return Book(
+            venue=self._context.venue,
+            recv_ts=recv_ts,
+            symbol=book.symbol,
+            bids=book.bids.top(depth),
+            asks=book.asks.top(depth),
+            checksum=checksum,
+            snapshot=snapshot,
+            ts=ts,
         )
 
     def _fail(self, symbol: str) -> None:
@@ -339,16 +340,7 @@ class BookHandler:
         book = self._books.get(symbol)
         if book is None or symbol not in self._live:
             return None
-        context = self._context
-        return Book(
-            venue=context.venue,
-            recv_ts=recv_ts,
-            symbol=symbol,
-            bids=book.bids.top(book.depth),
-            asks=book.asks.top(book.depth),
-            checksum=context.dialect.book_checksum(book),
-            snapshot=True,
-        )
+        return self._event(book, self._checksum(book), True, recv_ts, None)
 
     def current_all(self, recv_ts: float) -> list[Book]:
         return [e for e in (self.current(s, recv_ts) for s in sorted(self._books)) if e is not None]

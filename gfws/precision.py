@@ -52,11 +52,6 @@ def exact(value: Decimal, step: Decimal) -> Decimal:
         raise PrecisionError(f"{value} has more decimals than {step} allows") from None
 
 
-def plain(value: Decimal) -> str:
-    """Fixed-point text (never ``1E-8``) keeping every stored decimal."""
-    return format(value, "f")
-
-
 class PairPrecision:
     """Decimals of a pair's prices and sizes, as announced by the venue."""
 

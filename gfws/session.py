@@ -287,9 +287,7 @@ class FeedSession:
             error: RequestFailed = failure.value  # type: ignore[assignment]
             self._subscribed.setdefault(channel, set()).update(error.accepted)
             again = [s for s, text in error.rejected.items() if RATE_LIMITED in text and s != channel]
-            for symbol, text in error.rejected.items():
-                if symbol not in again:
-                    self._error(text, channel, None if symbol == channel else symbol, self._clock.seconds(), "subscribe")
+            self._report_refused(error, channel, skip=again)
             if not again or self.closed:
                 return None
             pause = deferLater(self._clock, self._retry_delay, lambda: None)
@@ -308,13 +306,18 @@ class FeedSession:
                 self._error(str(failure.value), channel, None, self._clock.seconds())
                 self._fail(str(failure.value))
             elif failure.check(RequestFailed):
-                error: RequestFailed = failure.value  # type: ignore[assignment]
-                for symbol, text in error.rejected.items():
-                    self._error(text, channel, None if symbol == channel else symbol, self._clock.seconds(), error.method)
+                self._report_refused(failure.value, channel)  # type: ignore[arg-type]
             elif not failure.check(RequestsClosed) and not failure.check(CancelledError):
                 self.log.failure("request on {channel} failed", failure, channel=channel)
 
         return d.addErrback(failed)
+
+    def _report_refused(self, error: RequestFailed, channel: str, skip: Sequence[str] = ()) -> None:
+        """One ``error`` event per symbol the venue refused (but ``skip``)."""
+        now = self._clock.seconds()
+        for symbol, text in error.rejected.items():
+            if symbol not in skip:
+                self._error(text, channel, None if symbol == channel else symbol, now, error.method)
 
     def _error(
         self,

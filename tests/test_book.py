@@ -22,7 +22,6 @@ def test_best_first_on_both_sides():
     b.apply([(D("1.0"), D("1")), (D("3.0"), D("1")), (D("2.0"), D("1"))], [(D("6.0"), D("1")), (D("4.0"), D("2"))])
     assert [p for p, _ in b.bids.top(10)] == [D("3.0"), D("2.0"), D("1.0")]
     assert [p for p, _ in b.asks.top(10)] == [D("4.0"), D("6.0")]
-    assert not b.crossed()
 
 
 def test_zero_size_deletes_and_unknown_delete_is_harmless():

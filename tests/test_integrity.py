@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 from twisted.internet.task import Clock
@@ -14,14 +13,14 @@ from gfws.dedup import RecentKeys
 from gfws.sequence import SequenceTracker
 from gfws.sim import session as sim_session
 from gfws.sim.corruption import MessageFaults
+from gfws.sim.venue import GateFaults
 from gfws.venues.kraken.checksum import book_checksum, level_text
 from gfws.venues.kraken.dialect import normalize_symbol
 from tests.memory import MemoryLink, sub
 
 
 def gate(**faults):
-    return SimpleNamespace(stalled=None, drop_acks=False, ack_delay=0.0, msg_rate=0.0,
-                           message_faults=MessageFaults(**faults) if faults else None)
+    return GateFaults(MessageFaults(**faults) if faults else None)
 
 
 # -- books under faults -------------------------------------------------------

@@ -114,11 +114,6 @@ class PendingRequests:
             self._finish(ack.req_id, pending)
         return True
 
-    def request_for(self, req_id: Optional[int]) -> Optional[tuple[str, str]]:
-        """``(method, channel)`` of a pending request, for error reports."""
-        pending = self._pending.get(req_id) if req_id is not None else None
-        return (pending.method, pending.channel) if pending else None
-
     def _finish(self, req_id: int, pending: _Pending) -> None:
         del self._pending[req_id]
         if pending.timer is not None and pending.timer.active():

@@ -17,6 +17,9 @@ import msgspec
 
 _encode = msgspec.json.encode
 DATA_CHANNELS = frozenset({"book", "ticker", "trade"})
+KINDS = ("drop", "duplicate", "reorder", "corrupt_checksum", "stale_timestamp", "malformed", "oversized",
+         "invalid_utf8")
+"""The faults, each a probability field of ``MessageFaults``, drawn in this order."""
 
 
 def parse_message_faults(text: str) -> "MessageFaults":
@@ -31,7 +34,7 @@ def parse_message_faults(text: str) -> "MessageFaults":
             values[name] = int(value) if name in ("seed", "oversize_bytes") else float(value)
         except ValueError:
             raise ValueError(f"message fault {part!r}: {value!r} is not a number") from None
-        if name not in ("seed", "oversize_bytes", "stale_by") and not 0 <= values[name] <= 1:
+        if name in KINDS and not 0 <= values[name] <= 1:
             raise ValueError(f"message fault {part!r}: a probability is between 0 and 1")
     return MessageFaults(**values)
 
@@ -56,13 +59,12 @@ class MessageFaults:
         self._rng = random.Random(self.seed)
         self._held: Optional[bytes] = None
         self.counts: dict[str, int] = {}
-        if sum(getattr(self, f.name) for f in fields(self) if f.type == "float" and f.name not in ("stale_by",)) > 1:
+        if sum(getattr(self, kind) for kind in KINDS) > 1:
             raise ValueError("message fault probabilities add up to more than 1")
 
     def _pick(self) -> Optional[str]:
         r = self._rng.random()
-        for name in ("drop", "duplicate", "reorder", "corrupt_checksum", "stale_timestamp", "malformed",
-                     "oversized", "invalid_utf8"):
+        for name in KINDS:
             p = getattr(self, name)
             if r < p:
                 self.counts[name] = self.counts.get(name, 0) + 1

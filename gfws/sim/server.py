@@ -18,9 +18,8 @@ from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
 
 from gfws.connection.protocol import disable_nagle
-from gfws.sim.corruption import MessageFaults
 from gfws.sim.session import SimSession
-from gfws.sim.venue import SimVenue
+from gfws.sim.venue import GateFaults, SimVenue
 
 class KrakenSimProtocol(WebSocketServerProtocol):
     session: Optional[SimSession] = None
@@ -68,7 +67,7 @@ class KrakenSimFactory(WebSocketServerFactory):
         self.noisy = False
 
 
-class SimulatorService(Service):
+class SimulatorService(Service, GateFaults):
     """One listening endpoint (gate) of a ``SimVenue``, with its own faults.
 
     Port 0 picks a free port; a restart reuses the port it got.
@@ -99,12 +98,7 @@ class SimulatorService(Service):
         self.protocols: set[KrakenSimProtocol] = set()
         self._close_waiters: list[Deferred[None]] = []
         self._restart_call: Any = None
-        # Faults, all off.
-        self.stalled: Optional[str] = None  # "silent": nothing at all; "pings": pongs only
-        self.drop_acks = False
-        self.ack_delay = 0.0
-        self.msg_rate = 0.0  # requests per second per connection; more get "Exceeded msg rate"
-        self.message_faults: Optional[MessageFaults] = None  # seeded faults on data messages
+        GateFaults.__init__(self)
         self.refuse: Optional[str] = None  # "tcp": not listening; "http": handshake answered 503
 
     @property

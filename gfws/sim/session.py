@@ -20,7 +20,7 @@ from gfws.sim.corruption import DATA_CHANNELS
 from gfws.sim.market import SimTrade, SymbolMarket
 
 if TYPE_CHECKING:
-    from gfws.sim.server import SimulatorService
+    from gfws.sim.venue import GateFaults
     from gfws.sim.venue import SimVenue
 
 BOOK_DEPTHS = (10, 25, 100, 500, 1000)
@@ -65,7 +65,7 @@ class _BookView:
 class SimSession:
     """One client connection's subscriptions and what it has been sent."""
 
-    def __init__(self, venue: "SimVenue", gate: "SimulatorService", send: Callable[[bytes], None], connection_id: int) -> None:
+    def __init__(self, venue: "SimVenue", gate: "GateFaults", send: Callable[[bytes], None], connection_id: int) -> None:
         self.venue = venue
         self.gate = gate
         self._send = send

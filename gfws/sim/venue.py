@@ -13,20 +13,25 @@ from gfws.sim.market import SimMarket, SimTrade, SymbolMarket
 from gfws.sim.session import SimSession, rfc3339, wire_number
 
 if TYPE_CHECKING:
-    from gfws.sim.server import SimulatorService
+    from gfws.sim.corruption import MessageFaults
 
 API_VERSION = "v2"
 VERSION = "2.0.10"
 
 
-class NoFaults:
-    """The gate of sessions made without a server (tests driving SimSession)."""
+class GateFaults:
+    """The faults a gate (listening endpoint) can have, all off.
 
-    stalled: Optional[str] = None
-    drop_acks = False
-    ack_delay = 0.0
-    msg_rate = 0.0
-    message_faults = None
+    ``SimulatorService`` is one; sessions made without a server (tests
+    driving ``SimSession`` directly) get a plain instance.
+    """
+
+    def __init__(self, message_faults: Optional["MessageFaults"] = None) -> None:
+        self.stalled: Optional[str] = None  # "silent": nothing at all; "pings": pongs only
+        self.drop_acks = False
+        self.ack_delay = 0.0
+        self.msg_rate = 0.0  # requests per second per connection; more get "Exceeded msg rate"
+        self.message_faults = message_faults  # seeded faults on data messages
 
 
 class SimVenue:
@@ -57,7 +62,7 @@ class SimVenue:
         self._step_loop.clock = self.clock
         self._heartbeat_loop = LoopingCall(self._heartbeats)
         self._heartbeat_loop.clock = self.clock
-        self.default_gate = NoFaults()
+        self.default_gate = GateFaults()
         self._gates = 0
 
     def start(self) -> None:
@@ -83,7 +88,7 @@ class SimVenue:
 
     # -- sessions ---------------------------------------------------------
 
-    def connect(self, send: Callable[[bytes], None], gate: Optional["SimulatorService"] = None) -> SimSession:
+    def connect(self, send: Callable[[bytes], None], gate: Optional[GateFaults] = None) -> SimSession:
         session = SimSession(self, gate or self.default_gate, send, self._ids.getrandbits(64))
         self.sessions.append(session)
         session.send({"channel": "status", "type": "update", "data": [self.status(session)]})
