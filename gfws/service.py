@@ -20,11 +20,10 @@ from gfws.connection.budget import ConnectionBudget
 from gfws.connection.endpoint import FeedEndpoint
 from gfws.connection.pool import EndpointOutlet, EndpointPool
 from gfws.events import Event
-from gfws.integrity import IntegrityReporter
+from gfws.integrity.report import IntegrityReporter
 from gfws.interfaces import IVenueDialect
 from gfws.publish import JsonlSink, Publisher
 from gfws.session import FeedSession
-from gfws.sim import SimulatorService, SimVenue
 
 
 def dialect_for(venue: str) -> IVenueDialect:
@@ -47,11 +46,8 @@ class FeedService(MultiService):
         self.dialect = dialect or dialect_for(config.venue)
         self.publisher = Publisher(reactor)
         self.reporter = IntegrityReporter(self.dialect.name, self.publisher.publish, reactor)
-        self.simulator: Optional[SimulatorService] = None
-        if config.simulator is not None:
-            sim = config.simulator
-            venue = SimVenue(clock=reactor, interval=sim.interval, seed=sim.seed)
-            self.simulator = SimulatorService(venue, port=sim.port, reactor=reactor)
+        if not config.endpoints:
+            raise ValueError(f"{config.source}: no endpoints to connect to (the [simulator] demo runs under twistd gfws)")
         self.pool = EndpointPool(
             config.pool,
             self.publisher.publish,
@@ -76,13 +72,7 @@ class FeedService(MultiService):
         for sink in self.config.sinks:
             self.publisher.add_sink(JsonlSink(sink.path))
         super().startService()
-        if self.simulator is not None:
-            self.simulator.setServiceParent(self)
-        endpoints = self.config.endpoints
-        if not endpoints:
-            assert self.simulator is not None
-            endpoints = (EndpointConfig(name="simulator", url=self.simulator.url),)
-        for endpoint_config in endpoints:
+        for endpoint_config in self.config.endpoints:
             outlet = self.pool.outlet()
             self.pool.add(self._endpoint(endpoint_config, outlet), outlet)
         self.pool.setServiceParent(self)

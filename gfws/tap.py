@@ -1,13 +1,24 @@
-"""``twistd gfws``: the feed service as a twistd plugin."""
+"""``twistd gfws``: the feed service as a twistd plugin, and the demo.
+
+The demo (a config with a ``[simulator]`` table and no endpoints) is
+assembled here, not in the service: the simulator starts first on a free
+loopback port, then a feed pointed at it; at shutdown the feed leaves
+before the venue goes away.
+"""
 
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any, Generator
 
+import msgspec
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.python import usage
 
-from gfws.config import ConfigError, FeedConfig, load_config
+from gfws.config import ConfigError, EndpointConfig, FeedConfig, load_config
 from gfws.service import FeedService
+from gfws.sim import SimulatorService, SimVenue
 
 
 def demo_config_path() -> str:
@@ -36,5 +47,46 @@ class Options(usage.Options):
             raise usage.UsageError(str(e)) from None
 
 
-def makeService(options: Options) -> FeedService:
-    return FeedService(options.feed_config)
+class DemoService(MultiService):
+    """A simulated venue and a feed connected to it, started in that order
+    (the feed needs the venue's port) and stopped the other way round."""
+
+    def __init__(self, config: FeedConfig, reactor: Any = None) -> None:
+        super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor  # type: ignore[no-redef]
+        assert config.simulator is not None
+        self._config = config
+        self._reactor = reactor
+        sim = config.simulator
+        venue = SimVenue(clock=reactor, interval=sim.interval, seed=sim.seed)
+        self.simulator = SimulatorService(venue, port=sim.port, reactor=reactor)
+        self.simulator.setServiceParent(self)
+        self.feed: FeedService | None = None
+
+    def startService(self) -> None:
+        super().startService()  # the simulator listens now
+        endpoint = EndpointConfig(name="simulator", url=self.simulator.url)
+        config = msgspec.structs.replace(self._config, endpoints=(endpoint,), simulator=None) \
+            if isinstance(self._config, msgspec.Struct) else _replace(self._config, endpoint)
+        self.feed = FeedService(config, self._reactor)
+        self.feed.setServiceParent(self)
+
+    @inlineCallbacks
+    def stopService(self) -> Generator[Deferred[Any], Any, None]:
+        Service.stopService(self)
+        for child in reversed(list(self)):
+            yield maybeDeferred(child.stopService)
+
+
+def _replace(config: FeedConfig, endpoint: EndpointConfig) -> FeedConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, endpoints=(endpoint,), simulator=None)
+
+
+def makeService(options: Options) -> MultiService:
+    config = options.feed_config
+    if config.simulator is not None and not config.endpoints:
+        return DemoService(config)
+    return FeedService(config)

@@ -13,7 +13,7 @@ from twisted.internet.task import Clock
 
 from gfws.config import SubscriptionConfig
 from gfws.events import Event
-from gfws.integrity import IntegrityReporter
+from gfws.integrity.report import IntegrityReporter
 from gfws.session import FeedSession
 from gfws.sim import SimVenue
 from gfws.venues.kraken import KrakenV2Dialect

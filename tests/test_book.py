@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gfws.books import OrderBook
+from gfws.market.orderbook import OrderBook
 from gfws.venues.kraken.checksum import level_text
 
 D = Decimal

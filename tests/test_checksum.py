@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from gfws.books import OrderBook
-from gfws.precision import PairPrecision
+from gfws.market.orderbook import OrderBook
+from gfws.market.precision import PairPrecision
 from gfws.venues.kraken.checksum import book_checksum, level_text
 
 # PROTOCOL.md section 4, values exactly as published in Kraken's guide.

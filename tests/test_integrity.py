@@ -7,10 +7,10 @@ import json
 import pytest
 from twisted.internet.task import Clock
 
-from gfws.books import OrderBook
+from gfws.market.orderbook import OrderBook
 from gfws.config import IntegrityConfig, parse_config
-from gfws.dedup import RecentKeys
-from gfws.sequence import SequenceTracker
+from gfws.integrity.dedup import RecentKeys
+from gfws.integrity.sequence import SequenceTracker
 from gfws.sim import session as sim_session
 from gfws.sim.corruption import MessageFaults
 from gfws.sim.venue import GateFaults
@@ -120,7 +120,7 @@ def test_bad_input_is_counted_published_and_dropped_never_raised(payload, kind):
 
 
 def test_a_handler_bug_is_reported_not_raised(monkeypatch):
-    from gfws import handlers
+    from gfws.market import handlers
 
     link = MemoryLink([sub("trade", "BTC/USD")]).start()
     monkeypatch.setattr(handlers.TradeHandler, "handle", lambda self, m, t: 1 / 0)

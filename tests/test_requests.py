@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from twisted.internet.task import Clock
 
-from gfws.connection.requests import PendingRequests, RequestFailed, RequestsClosed, RequestTimedOut
+from gfws.session.requests import PendingRequests, RequestFailed, RequestsClosed, RequestTimedOut
 from gfws.messages import Ack
 
 

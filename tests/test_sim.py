@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from twisted.internet.task import Clock
 
-from gfws.books import OrderBook
-from gfws.precision import PairPrecision
+from gfws.market.orderbook import OrderBook
+from gfws.market.precision import PairPrecision
 from gfws.sim import SimVenue
 from gfws.sim.session import wire_number
 from gfws.venues.kraken.checksum import book_checksum, level_text

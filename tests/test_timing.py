@@ -8,9 +8,9 @@ from twisted.internet.task import Clock
 
 from gfws.connection.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from gfws.connection.budget import ConnectionBudget
-from gfws.connection.liveness import LivenessMonitor
+from gfws.session.liveness import LivenessMonitor
 from gfws.connection.state import STATES, TRANSITIONS, ConnectionState
-from gfws.connection.throttle import RequestThrottle
+from gfws.session.throttle import RequestThrottle
 
 
 # -- circuit breaker -------------------------------------------------------

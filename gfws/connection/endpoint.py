@@ -36,7 +36,7 @@ from gfws.connection.budget import ConnectionBudget
 from gfws.connection.protocol import FeedClientFactory, FeedClientProtocol
 from gfws.connection.state import LIVE, ConnectionState
 from gfws.events import Connection, Event
-from gfws.integrity import IntegrityReporter
+from gfws.integrity.report import IntegrityReporter
 from gfws.session import FeedSession
 
 SessionFactory = Callable[..., FeedSession]

@@ -28,7 +28,7 @@ from twisted.logger import Logger
 
 from gfws.config import PoolConfig
 from gfws.connection.endpoint import FeedEndpoint
-from gfws.dedup import RecentKeys
+from gfws.integrity.dedup import RecentKeys
 from gfws.events import Book, Connection, Event, Status, Ticker, Trade
 
 

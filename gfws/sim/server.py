@@ -17,7 +17,6 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
 
-from gfws.connection.protocol import disable_nagle
 from gfws.sim.session import SimSession
 from gfws.sim.venue import GateFaults, SimVenue
 
@@ -26,7 +25,7 @@ class KrakenSimProtocol(WebSocketServerProtocol):
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        disable_nagle(self.transport)
+        self.transport.setTcpNoDelay(True)  # as Kraken does; Autobahn's own attempt comes too early
         gate: SimulatorService = self.factory.gate
         gate.protocols.add(self)
         if gate.stalled == "silent":

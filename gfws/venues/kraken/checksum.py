@@ -8,11 +8,24 @@ point removed and leading zeros stripped.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Protocol
 from zlib import crc32
 
-from gfws.books import OrderBook
-
 CHECKSUM_LEVELS = 10
+
+
+class _Side(Protocol):
+    def text(self, n: int) -> str: ...
+
+
+class ChecksumBook(Protocol):
+    """What the checksum reads of a book: each side's cached level text."""
+
+    @property
+    def asks(self) -> _Side: ...
+
+    @property
+    def bids(self) -> _Side: ...
 
 
 def level_text(price: Decimal, qty: Decimal) -> str:
@@ -30,7 +43,7 @@ def level_text(price: Decimal, qty: Decimal) -> str:
     return p.replace(".", "").lstrip("0") + q.replace(".", "").lstrip("0")
 
 
-def book_checksum(book: OrderBook) -> int:
+def book_checksum(book: ChecksumBook) -> int:
     """The unsigned CRC32 Kraken sends with every book message."""
     text = book.asks.text(CHECKSUM_LEVELS) + book.bids.text(CHECKSUM_LEVELS)
     return crc32(text.encode("ascii"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 from gfws.messages import PairInfo
-from gfws.precision import PairPrecision
+from gfws.market.precision import PairPrecision
 
 
 class Instruments:

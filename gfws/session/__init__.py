@@ -22,13 +22,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from gfws.config import IntegrityConfig, LivenessConfig, RateLimitConfig, SubscriptionConfig
-from gfws.connection.liveness import LivenessMonitor
-from gfws.connection.requests import PendingRequests, RequestFailed, RequestsClosed, RequestTimedOut
-from gfws.connection.throttle import RequestThrottle
-from gfws.dedup import RecentKeys
-from gfws.sequence import SequenceTracker
+from gfws.session.liveness import LivenessMonitor
+from gfws.session.requests import PendingRequests, RequestFailed, RequestsClosed, RequestTimedOut
+from gfws.session.throttle import RequestThrottle
+from gfws.integrity.dedup import RecentKeys
+from gfws.integrity.sequence import SequenceTracker
 from gfws.events import Error, Event
-from gfws.handlers import (
+from gfws.market.handlers import (
     BookHandler,
     FeedContext,
     InstrumentHandler,
@@ -36,8 +36,8 @@ from gfws.handlers import (
     TickerHandler,
     TradeHandler,
 )
-from gfws.instruments import Instruments
-from gfws.integrity import IntegrityReporter
+from gfws.market.instruments import Instruments
+from gfws.integrity.report import IntegrityReporter
 from gfws.interfaces import IEventHandler, IVenueDialect
 from gfws.messages import Ack, ChannelData, MessageError, Pong
 

@@ -12,13 +12,13 @@ from typing import Any, Callable, Iterable, Optional
 
 from zope.interface import implementer
 
-from gfws.books import OrderBook
+from gfws.market.orderbook import OrderBook
 from gfws.events import Book, Event, Status, Ticker, Trade
-from gfws.instruments import Instruments
-from gfws.integrity import IntegrityReporter
+from gfws.market.instruments import Instruments
+from gfws.integrity.report import IntegrityReporter
 from gfws.interfaces import IEventHandler, IVenueDialect
 from gfws.messages import BookData, ChannelData, Level, PairInfo, SystemStatus, TickerData, TradeData
-from gfws.precision import BadValue, PairPrecision, non_negative, positive
+from gfws.market.precision import BadValue, PairPrecision, non_negative, positive
 
 
 def venue_seconds(ts: str) -> Optional[float]:
