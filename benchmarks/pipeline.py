@@ -159,7 +159,7 @@ def pipeline(url: str, n: int) -> dict[str, Any]:
     feed = FeedService(config)
     timings: list[float] = []
     state = {"count": 0, "first": 0.0, "last": 0.0, "events": 0}
-    receive = FeedSession.message_received
+    receive = FeedSession.frame_received
     clock = time.perf_counter
 
     def timed(self: FeedSession, payload: bytes, recv_ts: float) -> None:
@@ -180,7 +180,7 @@ def pipeline(url: str, n: int) -> dict[str, Any]:
                 state["last"] = clock()
                 reactor.stop()
 
-    FeedSession.message_received = timed  # type: ignore[method-assign]
+    FeedSession.frame_received = timed  # type: ignore[method-assign]
 
     def count(event: Any) -> None:
         state["events"] += 1

@@ -1,13 +1,22 @@
-"""The seams where a user plugs into gfws.
+"""Every seam of gfws, in one place.
 
-* ``IVenueDialect``: one venue's wire protocol (requests out, messages in).
+* ``IVenueDialect``: one venue's wire protocol and vocabulary (requests out,
+  messages in, channel options, symbol names, book checksum).
+* ``IConnector``: what a WebSocket protocol reports to (the endpoint).
+* ``IConnectionHandler``: one open connection's conversation (the session);
+  the endpoint's only view of it, so a recorder can wrap a session and a test
+  can drive an endpoint with no session at all.
+* ``IConnectionLink``: what an open connection offers its handler.
 * ``IEventSink``: where normalized events go (JSONL file, recorder, broker...).
-* ``IEventHandler``: turns one kind of checked venue message into events.
+* ``IEventHandler``: turns one channel's checked venue messages into events.
 """
 
 from __future__ import annotations
 
 from zope.interface import Attribute, Interface
+
+# zope.interface methods are declared without ``self``.
+# ruff: noqa: N805
 
 
 class IVenueDialect(Interface):
@@ -18,43 +27,120 @@ class IVenueDialect(Interface):
     instrument_channel = Attribute(
         "Channel announcing pair precisions, subscribed before any other, or None."
     )
+    channel_options = Attribute(
+        "channel -> option name -> check(value) returning what was expected, or None when the value is fine: "
+        "what a configuration may set per subscription."
+    )
 
-    def subscribe_request(channel, symbols, options, req_id):  # noqa: N805
+    def default_options(channel):
+        """Options every subscription of ``channel`` gets unless configured (a dict)."""
+
+    def normalize_symbol(symbol):
+        """The venue's one name for ``symbol`` (Kraken: XBT/USD is BTC/USD)."""
+
+    def subscribe_request(channel, symbols, options, req_id):
         """Bytes of a subscribe request for ``symbols`` (empty for symbol-less channels)."""
 
-    def unsubscribe_request(channel, symbols, options, req_id):  # noqa: N805
+    def unsubscribe_request(channel, symbols, options, req_id):
         """Bytes of the matching unsubscribe request."""
 
-    def ping_request(req_id):  # noqa: N805
+    def ping_request(req_id):
         """Bytes of an application-level ping."""
 
-    def expected_acks(channel, symbols):  # noqa: N805
+    def expected_acks(channel, symbols):
         """How many acks a (un)subscribe request for ``symbols`` brings back."""
 
-    def parse(payload):  # noqa: N805
+    def parse(payload):
         """One wire message (bytes) as a ``gfws.messages.VenueMessage``.
 
         Raises ``gfws.messages.MessageError`` for anything unusable.
         """
 
-    def level_text(price, qty):  # noqa: N805
+    def level_text(price, qty):
         """Checksum text of one book level at pair precision."""
 
-    def book_checksum(book):  # noqa: N805
-        """The checksum the venue sends for ``book`` (an ``OrderBook``)."""
+    def book_checksum(book):
+        """The checksum the venue sends for ``book`` (its sides' cached level text)."""
+
+
+class IConnector(Interface):
+    """What a thin WebSocket protocol reports to: it owns the logic.
+
+    The protocol calls ``connection_opened`` once the handshake is done and
+    then hands every message to the function that returned (the hot path is
+    one call); ``connection_closed`` comes exactly once per protocol, also for
+    a connection that never opened (a refused handshake).
+    """
+
+    def connection_opened(protocol):
+        """The WebSocket is open; return ``deliver(payload: bytes, is_binary: bool)``."""
+
+    def connection_closed(protocol, code, reason, clean, cause):
+        """The WebSocket is gone: close ``code`` (None if none), the ``reason``
+        text, and ``cause``, the transport's Failure (TLS checks) or None."""
+
+
+class IConnectionLink(Interface):
+    """What one open connection offers its handler: the way out, and the
+    three things a conversation may tell the endpoint that keeps it."""
+
+    def send(payload):
+        """Send one text frame (dropped once the connection is closing)."""
+
+    def active():
+        """Every configured subscription has been answered."""
+
+    def readiness_changed():
+        """``ready`` of the handler may have changed (a book verified or lost)."""
+
+    def venue_status(system):
+        """The venue announced its system status (``online``, ``maintenance``...)."""
+
+    def unusable(reason):
+        """The connection cannot be mended in place (silent, no pong, no ack): replace it."""
+
+
+class IConnectionHandler(Interface):
+    """One open connection's conversation: subscribe, route, keep alive.
+
+    Made fresh for every connection by a factory the endpoint is given.
+    """
+
+    ready = Attribute(
+        "True while the conversation delivers verified data: active, and every configured book verified."
+    )
+
+    def connection_made(link):
+        """The WebSocket opened; ``link`` is an ``IConnectionLink``. Begin subscribing."""
+
+    def frame_received(payload, recv_ts):
+        """One text frame (bytes) received at ``recv_ts`` (POSIX seconds)."""
+
+    def binary_received(payload, recv_ts):
+        """One binary frame: the venue never sends them, so it is only counted."""
+
+    def leave():
+        """Unsubscribe everything (graceful shutdown); a Deferred fires when answered."""
+
+    def connection_lost(reason):
+        """The WebSocket is gone: stop timers, fail what is pending, forget state."""
+
+    def restate(recv_ts):
+        """Events restating the current verified state (books), for a consumer
+        that switches to this connection as its source."""
 
 
 class IEventSink(Interface):
     """Receives normalized events in batches, in the order they were made."""
 
-    def write(events):  # noqa: N805
+    def write(events):
         """Take a non-empty list of events; must not raise for one bad event."""
 
-    def flush():  # noqa: N805
-        """Make everything written so far durable or visible."""
+    def flush():
+        """Make everything written so far durable or visible; may return a Deferred."""
 
-    def close():  # noqa: N805
-        """Flush and release resources; called once at shutdown."""
+    def close():
+        """Flush and release resources; called once at shutdown; may return a Deferred."""
 
 
 class IEventHandler(Interface):
@@ -62,8 +148,8 @@ class IEventHandler(Interface):
 
     channel = Attribute("The channel name this handler takes.")
 
-    def handle(message, recv_ts):  # noqa: N805
+    def handle(message, recv_ts):
         """Process one ``ChannelData``; ``recv_ts`` is POSIX seconds."""
 
-    def reset():  # noqa: N805
+    def reset():
         """Forget per-connection state (a new connection starts from snapshots)."""

@@ -1,8 +1,12 @@
 """FeedService: gfws for one venue, wired from a FeedConfig.
 
-A ``MultiService`` holding (in start order) the optional local simulator and
-the venue endpoint; its publisher is where subscribers attach.  Nothing
-connects or opens a file before ``startService``.
+The only room that wires everything.  Data goes one way: each endpoint's
+connections get a session (``gfws.session``) whose events enter the
+selector through that endpoint's outlet, and the selector hands what the
+consumer should hear to the publisher (subscribers, then sinks).  Control
+goes the other way: the pool starts, parks and elects endpoints and tells
+the selector who leads.  Nothing connects or opens a file before
+``startService``; a stopped service can be started again.
 """
 
 from __future__ import annotations
@@ -18,20 +22,16 @@ from gfws.config import EndpointConfig, FeedConfig
 from gfws.connection.breaker import CircuitBreaker
 from gfws.connection.budget import ConnectionBudget
 from gfws.connection.endpoint import FeedEndpoint
-from gfws.connection.pool import EndpointOutlet, EndpointPool
-from gfws.events import Event
+from gfws.connection.pool import EndpointPool
+from gfws.connection.protocol import FeedClientFactory
+from gfws.connection.tls import client_endpoint
+from gfws.events import Connection, Event
 from gfws.integrity.report import IntegrityReporter
-from gfws.interfaces import IVenueDialect
+from gfws.interfaces import IConnectionHandler, IVenueDialect
 from gfws.publish import JsonlSink, Publisher
+from gfws.publish.selector import Selector
 from gfws.session import FeedSession
-
-
-def dialect_for(venue: str) -> IVenueDialect:
-    if venue == "kraken":
-        from gfws.venues.kraken import KrakenV2Dialect
-
-        return KrakenV2Dialect()
-    raise ValueError(f"no dialect for venue {venue!r}")
+from gfws.venues import dialect_for
 
 
 class FeedService(MultiService):
@@ -41,23 +41,31 @@ class FeedService(MultiService):
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor  # type: ignore[no-redef]
+        if not config.endpoints:
+            raise ValueError(f"{config.source}: no endpoints to connect to (the [simulator] demo runs under twistd gfws)")
         self.config = config
         self.reactor = reactor
         self.dialect = dialect or dialect_for(config.venue)
         self.publisher = Publisher(reactor)
-        self.reporter = IntegrityReporter(self.dialect.name, self.publisher.publish, reactor)
-        if not config.endpoints:
-            raise ValueError(f"{config.source}: no endpoints to connect to (the [simulator] demo runs under twistd gfws)")
-        self.pool = EndpointPool(
-            config.pool,
+        self.selector = Selector(
             self.publisher.publish,
+            config.pool.mode == "hot_standby",
             reactor,
-            self.dialect.name,
-            maintenance_delay=config.connection.maintenance_reconnect_delay,
             dedup_capacity=config.integrity.duplicate_window,
             dedup_max_age=config.integrity.duplicate_max_age,
         )
+        self._outlet = self.selector.outlet()  # events of no endpoint (integrity reports, the pool)
+        self.reporter = IntegrityReporter(self.dialect.name, self._outlet.publish, reactor)
+        self.pool = EndpointPool(
+            config.pool,
+            reactor,
+            on_leader=self._leader_changed,
+            maintenance_delay=config.connection.maintenance_reconnect_delay,
+        )
         self.budget = ConnectionBudget(reactor, config.connection.connect_attempts, config.connection.connect_window)
+        for endpoint_config in config.endpoints:
+            self.pool.add(self._endpoint(endpoint_config))
+        self.pool.setServiceParent(self)
 
     @property
     def endpoint(self) -> Optional[FeedEndpoint]:
@@ -68,65 +76,71 @@ class FeedService(MultiService):
         """Receive events in-process; see ``Publisher.subscribe``."""
         return self.publisher.subscribe(callback, *types)
 
-    def startService(self) -> None:
-        for sink in self.config.sinks:
-            self.publisher.add_sink(JsonlSink(sink.path))
-        super().startService()
-        for endpoint_config in self.config.endpoints:
-            outlet = self.pool.outlet()
-            self.pool.add(self._endpoint(endpoint_config, outlet), outlet)
-        self.pool.setServiceParent(self)
+    # -- wiring ---------------------------------------------------------------
 
-    def _endpoint(self, endpoint_config: EndpointConfig, outlet: EndpointOutlet) -> FeedEndpoint:
+    def _endpoint(self, config: EndpointConfig) -> FeedEndpoint:
+        c = self.config.connection
         breaker = self.config.breaker
+        outlet = self.selector.outlet(config.name)
         return FeedEndpoint(
-            endpoint_config,
-            self.config.connection,
-            self._new_session(outlet.publish),
+            config,
+            c,
+            self._sessions(outlet.publish),
             outlet.publish,
-            self.reporter,
-            self.dialect.name,
             self.reactor,
+            self.dialect.name,
+            connect_endpoint=client_endpoint(self.reactor, config.url, config.ca_bundle, c.connect_timeout),
+            factory=FeedClientFactory(config.url, c),
+            reporter=self.reporter,
             breaker=CircuitBreaker(self.reactor, breaker.failure_threshold, breaker.recovery_time),
             budget=self.budget,
             reconnect_floor=self.pool.reconnect_floor,
-            on_state=self.pool.endpoint_changed,
+            has_alternative=self.pool.has_alternative,
+            on_change=self.pool.endpoint_changed,
+            on_status=self.pool.status_changed,
         )
 
-    def _new_session(self, publish: Callable[[Event], None]) -> Callable[..., FeedSession]:
-        def new_session(
-            send: Callable[[bytes], None],
-            endpoint: str,
-            on_active: Callable[[], None],
-            on_failure: Callable[[str], None],
-        ) -> FeedSession:
+    def _sessions(self, publish: Callable[[Event], None]) -> Callable[[str], IConnectionHandler]:
+        config = self.config
+
+        def new_session(endpoint: str) -> IConnectionHandler:
             return FeedSession(
                 self.dialect,
-                self.config.subscriptions,
+                config.subscriptions,
                 publish,
                 self.reporter,
                 self.reactor,
-                send,
                 endpoint,
-                self.config.connection.ack_timeout,
-                on_active,
-                on_failure,
-                liveness=self.config.liveness,
-                rate_limit=self.config.rate_limit,
-                integrity=self.config.integrity,
+                config.connection.ack_timeout,
+                liveness=config.liveness,
+                rate_limit=config.rate_limit,
+                integrity=config.integrity,
             )
 
         return new_session
 
+    def _leader_changed(self, new: FeedEndpoint, old: Optional[FeedEndpoint]) -> None:
+        now = self.reactor.seconds()
+        reason = f"took over from {old.name}" if old is not None else "first leader"
+        self._outlet.publish(
+            Connection(venue=self.dialect.name, recv_ts=now, endpoint=new.name, state="leader",
+                       url=new.config.url, reason=reason)
+        )
+        # The consumer's books came from elsewhere (or nowhere): restate.
+        handler = new.handler
+        self.selector.lead(new.name, handler.restate(now) if handler is not None else ())
+
+    # -- service --------------------------------------------------------------
+
+    def startService(self) -> None:
+        for sink in self.config.sinks:
+            self.publisher.add_sink(JsonlSink(sink.path))
+        super().startService()
+
     @inlineCallbacks
     def stopService(self) -> Generator[Deferred[Any], Any, None]:
-        """Stop children one at a time, newest first, then flush the sinks.
-
-        Sequential, unlike ``MultiService``: the endpoints' close handshakes
-        must finish before the simulator (when there is one) goes away.  The
-        whole shutdown is bounded by ``connection.shutdown_timeout``: what is
-        still open then is dropped.
-        """
+        """Stop the endpoints (gracefully, bounded by ``connection.shutdown_timeout``:
+        what is still open then is dropped), then flush and close the sinks."""
         Service.stopService(self)
         bound = self.config.connection.shutdown_timeout
         for child in reversed(list(self)):
@@ -138,4 +152,5 @@ class FeedService(MultiService):
                     self.pool.abort()
             except Exception:
                 self.log.failure("stopping {child!r} failed", child=child)
-        self.publisher.close()
+        self.selector.leader = None
+        yield self.publisher.close()

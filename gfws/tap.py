@@ -67,8 +67,7 @@ class DemoService(MultiService):
     def startService(self) -> None:
         super().startService()  # the simulator listens now
         endpoint = EndpointConfig(name="simulator", url=self.simulator.url)
-        config = msgspec.structs.replace(self._config, endpoints=(endpoint,), simulator=None) \
-            if isinstance(self._config, msgspec.Struct) else _replace(self._config, endpoint)
+        config = msgspec.structs.replace(self._config, endpoints=(endpoint,), simulator=None)
         self.feed = FeedService(config, self._reactor)
         self.feed.setServiceParent(self)
 
@@ -77,12 +76,6 @@ class DemoService(MultiService):
         Service.stopService(self)
         for child in reversed(list(self)):
             yield maybeDeferred(child.stopService)
-
-
-def _replace(config: FeedConfig, endpoint: EndpointConfig) -> FeedConfig:
-    import dataclasses
-
-    return dataclasses.replace(config, endpoints=(endpoint,), simulator=None)
 
 
 def makeService(options: Options) -> MultiService:

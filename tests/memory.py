@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from twisted.internet.task import Clock
+from zope.interface import implementer
 
 from gfws.config import SubscriptionConfig
 from gfws.events import Event
 from gfws.integrity.report import IntegrityReporter
+from gfws.interfaces import IConnectionLink
 from gfws.session import FeedSession
 from gfws.sim import SimVenue
 from gfws.venues.kraken import KrakenV2Dialect
@@ -24,6 +26,29 @@ def sub(channel: str, *symbols: str, **options: Any) -> SubscriptionConfig:
         options.setdefault("depth", 10)
         options["snapshot"] = True
     return SubscriptionConfig(channel, symbols, options)
+
+
+@implementer(IConnectionLink)
+class SessionLink:
+    """Forwards the session's words to the MemoryLink (whose counters share the names)."""
+
+    def __init__(self, owner: "MemoryLink") -> None:
+        self._owner = owner
+
+    def send(self, payload: bytes) -> None:
+        self._owner.send(payload)
+
+    def active(self) -> None:
+        self._owner.active += 1
+
+    def readiness_changed(self) -> None:
+        self._owner.readiness_changes += 1
+
+    def venue_status(self, system: str) -> None:
+        self._owner.statuses.append(system)
+
+    def unusable(self, reason: str) -> None:
+        self._owner.unusable.append(reason)
 
 
 class MemoryLink:
@@ -44,26 +69,26 @@ class MemoryLink:
         dialect = KrakenV2Dialect()
         self.reporter = IntegrityReporter(dialect.name, self.events.append, self.clock)
         self.active = 0
+        self.unusable: list[str] = []
+        self.statuses: list[str] = []
+        self.readiness_changes = 0
         self.client = FeedSession(
             dialect, subscriptions, self.events.append, self.reporter, self.clock,
-            self._to_venue, "memory", ack_timeout, self._on_active, integrity=integrity,
+            "memory", ack_timeout, integrity=integrity,
         )
         self.server = self.venue.connect(self._to_client, gate)
 
-    def _on_active(self) -> None:
-        self.active += 1
-
-    def _to_venue(self, payload: bytes) -> None:
+    def send(self, payload: bytes) -> None:
         self.sent.append(payload)
         self.server.request_received(payload)
 
     def _to_client(self, payload: bytes) -> None:
         self.received.append(payload)
-        self.client.message_received(payload, self.clock.seconds())
+        self.client.frame_received(payload, self.clock.seconds())
 
     def start(self) -> "MemoryLink":
         self.venue.start()
-        self.client.start()
+        self.client.connection_made(SessionLink(self))
         return self
 
     def run(self, seconds: float) -> None:

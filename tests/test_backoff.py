@@ -1,4 +1,4 @@
-"""Reconnect backoff: exponential, capped, full jitter."""
+"""Reconnect backoff: exponential, capped, equal jitter."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ def test_ceiling_grows_by_factor_up_to_the_cap():
     assert b.delay(10**6) == 60  # no overflow however long the outage
 
 
-def test_full_jitter_scales_the_ceiling():
+def test_equal_jitter_draws_in_the_upper_half_of_the_ceiling():
     draws = iter([0.0, 0.5, 0.999])
     b = Backoff(initial=2.0, factor=3.0, cap=100.0, jitter=lambda: next(draws))
-    assert [b.delay(n) for n in (1, 2, 3)] == [0.0, 3.0, pytest.approx(17.982)]
+    assert [b.delay(n) for n in (1, 2, 3)] == [1.0, 4.5, pytest.approx(17.991)]
 
 
 def test_invalid_settings_are_refused():

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import os
+from pathlib import Path
 
+import msgspec
 import pytest
 
-from gfws.config import ConfigError, load_config
+import gfws.config
+from gfws.config import ConfigError, EndpointConfig, SubscriptionConfig, load_config
 from gfws.tap import demo_config_path
+from gfws.venues import VENUES, dialect_for
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
 
@@ -53,6 +58,7 @@ def error_for(tmp_path, text):
         load_config(path)
     message = str(e.value)
     assert message.startswith(path + ": "), message
+    assert "\n" not in message, message  # one line, whatever went wrong
     return message
 
 
@@ -83,13 +89,18 @@ def test_book_depth_defaults_to_ten(tmp_path):
     [
         (('channel = "book"', 'channel = "bookz"'), "subscriptions[0].channel: expected one of"),
         (('url = "wss://ws.kraken.com/v2"', ""), "endpoints[0].url: missing; expected a ws:// or wss:// URL"),
-        (('url = "wss://ws.kraken.com/v2"', 'url = "https://ws.kraken.com/v2"'), "endpoints[0].url: expected a ws:// or wss:// URL, got 'https://ws.kraken.com/v2'"),
-        (('url = "wss://ws.kraken.com/v2"', 'url = "ws://ws.kraken.com/v2"'), "endpoints[0].url: expected wss:// (plain ws:// only to a loopback host"),
-        (("priority = 2", 'priority = "high"'), "endpoints[0].priority: expected an integer (lower is preferred), got 'high'"),
+        (('url = "wss://ws.kraken.com/v2"', 'url = "https://ws.kraken.com/v2"'),
+         "endpoints[0].url: expected a ws:// or wss:// URL, got 'https://ws.kraken.com/v2'"),
+        (('url = "wss://ws.kraken.com/v2"', 'url = "ws://ws.kraken.com/v2"'),
+         "endpoints[0].url: expected wss:// (plain ws:// only to a loopback host"),
+        (("priority = 2", 'priority = "high"'),
+         "endpoints[0].priority: expected an integer (lower is preferred), got 'high'"),
         (("priority = 2", "priority = true"), "endpoints[0].priority: expected an integer"),
         (("depth = 25", "depth = 20"), "subscriptions[0].depth: expected one of (10, 25, 100, 500, 1000), got 20"),
-        (('symbols = ["BTC/USD", "ETH/USD"]', 'symbols = "BTC/USD"'), "subscriptions[0].symbols: expected a non-empty list"),
-        (('symbols = ["BTC/USD", "ETH/USD"]', 'symbols = ["BTCUSD"]'), "subscriptions[0].symbols[0]: expected a \"BASE/QUOTE\" symbol"),
+        (('symbols = ["BTC/USD", "ETH/USD"]', 'symbols = "BTC/USD"'),
+         "subscriptions[0].symbols: expected a non-empty list"),
+        (('symbols = ["BTC/USD", "ETH/USD"]', 'symbols = ["BTCUSD"]'),
+         "subscriptions[0].symbols[0]: expected a \"BASE/QUOTE\" symbol"),
         (('symbols = ["BTC/USD", "ETH/USD"]', 'symbols = []'), "subscriptions[0].symbols: expected a non-empty list"),
         (('event_trigger = "bbo"', 'depth = 10'), "subscriptions[1].depth: not an option of the ticker channel"),
         (('name = "primary"', 'name = "primary"\nfoo = 1'), "endpoints[0].foo: unknown key"),
@@ -107,12 +118,15 @@ def test_errors_name_the_key_and_the_expectation(tmp_path, change, expected):
 
 def test_duplicate_symbol_in_a_channel(tmp_path):
     text = VALID + '\n[[subscriptions]]\nchannel = "book"\nsymbols = ["ETH/USD"]\n'
-    assert "subscriptions[2].symbols: expected each symbol once per channel (ETH/USD is also in subscriptions[0])" in error_for(tmp_path, text)
+    expected = "subscriptions[2].symbols: expected each symbol once per channel (ETH/USD is also in subscriptions[0])"
+    assert expected in error_for(tmp_path, text)
 
 
 def test_connection_table_types(tmp_path):
-    assert "connection.ack_timeout: expected a number > 0, got -1" in error_for(tmp_path, VALID + "[connection]\nack_timeout = -1\n")
-    assert "connection.max_message_size: expected a whole number > 0, got 1.5" in error_for(tmp_path, VALID + "[connection]\nmax_message_size = 1.5\n")
+    assert "connection.ack_timeout: expected a number > 0, got -1" in error_for(
+        tmp_path, VALID + "[connection]\nack_timeout = -1\n")
+    assert "connection.max_message_size: expected a whole number > 0, got 1.5" in error_for(
+        tmp_path, VALID + "[connection]\nmax_message_size = 1.5\n")
     assert "connection.retries: unknown key" in error_for(tmp_path, VALID + "[connection]\nretries = 3\n")
     assert "connection.backoff_cap: expected a number >= backoff_initial" in error_for(
         tmp_path, VALID + "[connection]\nbackoff_initial = 10\nbackoff_cap = 5\n")
@@ -141,3 +155,137 @@ def test_ca_bundle_must_exist(tmp_path):
     assert "endpoints[0].ca_bundle: expected a path to an existing PEM file" in error_for(tmp_path, text)
     (tmp_path / "ca.pem").write_text("x")
     assert load_config(write(tmp_path, text)).endpoints[1].ca_bundle == str(tmp_path / "ca.pem")
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        ("[liveness]\nping_timeout = \"soon\"\n", "liveness.ping_timeout: expected a number > 0, got 'soon'"),
+        ("[liveness]\nbook = -1\n", "liveness.book: expected a number of seconds >= 0 (0: off), got -1"),
+        ("[integrity]\nduplicate_window = 0\n", "integrity.duplicate_window: expected a whole number > 0, got 0"),
+        ("[pool]\nmode = \"both\"\n", "pool.mode: expected one of ['failover', 'hot_standby'], got 'both'"),
+        ("[pool]\nfailback = 1\n", "pool.failback: expected true or false, got 1"),
+        ("[breaker]\nrecovery_time = true\n", "breaker.recovery_time: expected a number > 0, got True"),
+        ("[rate_limit]\nburst = 2.5\n", "rate_limit.burst: expected a whole number > 0, got 2.5"),
+        ("[connection]\nbackoff_factor = 0.5\n", "connection.backoff_factor: expected a number >= 1, got 0.5"),
+        ("[simulator]\nport = 70000\n", "simulator.port: expected a port number 0-65535 (0: any free port), got 70000"),
+        ("[simulator]\nseed = \"x\"\n", "simulator.seed: expected an integer, got 'x'"),
+    ],
+)
+def test_a_wrong_value_deep_in_a_section_names_the_full_key_path(tmp_path, extra, expected):
+    assert expected in error_for(tmp_path, VALID + extra)
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (("priority = 1", 'priority = "low"'),
+         "endpoints[1].priority: expected an integer (lower is preferred), got 'low'"),
+        (("depth = 25", 'depth = "25"'), "subscriptions[0].depth: expected one of (10, 25, 100, 500, 1000), got '25'"),
+        (('symbols = ["BTC/USD"]', "symbols = [1]"), "subscriptions[1].symbols[0]: expected a \"BASE/QUOTE\" symbol"),
+        (('path = "-"', "path = 5"), "sinks[0].path: expected a file path, or \"-\" for standard output, got 5"),
+        (('name = "local"', "name = [1]"), "endpoints[1].name: expected a string, got [1]"),
+        (('name = "kraken"', "name = 1"), f"venue.name: expected one of {list(VENUES)}, got 1"),
+        (("[[sinks]]", "[sinks]"),
+         "sinks: expected an array of tables ([[sinks]]), got {'type': 'jsonl', 'path': '-'}"),
+    ],
+)
+def test_a_wrong_type_in_an_array_of_tables_names_the_index(tmp_path, change, expected):
+    old, new = change
+    assert old in VALID
+    assert expected in error_for(tmp_path, VALID.replace(old, new, 1))
+
+
+SECTIONS = ["connection", "pool", "breaker", "rate_limit", "liveness", "integrity", "simulator"]
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_unknown_keys_are_refused_in_every_table(tmp_path, section):
+    message = error_for(tmp_path, VALID + f"[{section}]\nbogus = 1\n")
+    assert f"{section}.bogus: unknown key; expected one of [" in message
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (('name = "kraken"', 'name = "kraken"\nbogus = 1'), "venue.bogus: unknown key; expected one of ['name']"),
+        (('name = "local"', 'name = "local"\nbogus = 1'), "endpoints[1].bogus: unknown key; expected one of ["),
+        (('path = "-"', 'path = "-"\nbogus = 1'), "sinks[0].bogus: unknown key; expected one of ['path', 'type']"),
+        (('name = "local"', 'name = "local"\n"max-priority" = 1'), "endpoints[1].max-priority: unknown key"),
+        (("[venue]", "bogus = 1\n[venue]"), ": bogus: unknown key; expected one of ['breaker', 'connection', "),
+        (('event_trigger = "bbo"', 'event_trigger = "bbo"\nbogus = 1'),
+         "subscriptions[1].bogus: not an option of the ticker channel"),
+    ],
+)
+def test_unknown_keys_are_refused_in_arrays_and_at_the_top(tmp_path, change, expected):
+    old, new = change
+    assert old in VALID
+    assert expected in error_for(tmp_path, VALID.replace(old, new, 1))
+
+
+def test_unknown_key_lists_what_the_table_takes(tmp_path):
+    message = error_for(tmp_path, VALID + "[connection]\nack_timout = 3\n")
+    assert "connection.ack_timout: unknown key; expected one of ['ack_timeout', 'auto_ping_interval'," in message
+
+
+CONFIG_SOURCES = sorted(Path(gfws.config.__file__).parent.glob("*.py"))
+
+
+def test_config_holds_no_venue_names_or_options():
+    assert len(CONFIG_SOURCES) >= 3
+    for path in CONFIG_SOURCES:
+        text = path.read_text()
+        for word in ("XBT", "XDG", "depth", "event_trigger", "kraken", "Kraken"):
+            assert word not in text, f"{path.name} names {word!r}: ask the venue's dialect"
+
+
+def test_config_imports_of_gfws_only_the_venue_registry_and_itself():
+    allowed = {"gfws.venues", "gfws.events", "gfws.messages", "gfws.interfaces"}
+    for path in CONFIG_SOURCES:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                if name.startswith("gfws") and not name.startswith("gfws.config"):
+                    assert name in allowed, f"{path.name} imports {name}"
+
+
+def test_options_and_aliases_come_from_the_venue():
+    dialect = dialect_for("kraken")
+    assert dialect.default_options("book") == {"depth": 10, "snapshot": True}
+    assert dialect.default_options("ticker") == {}
+    assert dialect.normalize_symbol("XBT/USD") == "BTC/USD"
+    assert dialect.channel_options["book"]["depth"](20) == "one of (10, 25, 100, 500, 1000)"
+    assert dialect.channel_options["book"]["depth"](25) is None
+    with pytest.raises(ValueError, match=r"known venues: \['kraken'\]"):
+        dialect_for("binance")
+
+
+def test_decoded_sections_are_frozen(tmp_path):
+    config = load_config(write(tmp_path, VALID))
+    sections = [config, config.endpoints[0], config.subscriptions[0], config.sinks[0], config.connection,
+                config.pool, config.breaker, config.rate_limit, config.liveness, config.integrity]
+    for section in sections:
+        name = section.__struct_fields__[0]
+        with pytest.raises(AttributeError):
+            setattr(section, name, getattr(section, name))
+    with pytest.raises(TypeError):
+        config.subscriptions[0].options["depth"] = 1000  # type: ignore[index]
+    # Built by hand (as tests and tools do), the options are read-only too.
+    sub = SubscriptionConfig("trade", ("BTC/USD",), {"snapshot": True})
+    with pytest.raises(TypeError):
+        sub.options["snapshot"] = False  # type: ignore[index]
+
+
+def test_a_config_can_be_copied_with_changes(tmp_path):
+    config = load_config(write(tmp_path, VALID.replace("[[sinks]]", "[simulator]\n[[sinks]]")))
+    endpoint = EndpointConfig(name="simulator", url="ws://127.0.0.1:1/v2")
+    copy = msgspec.structs.replace(config, endpoints=(endpoint,), simulator=None)
+    assert copy.endpoints == (endpoint,) and copy.simulator is None and config.simulator is not None
+    assert copy.subscriptions == config.subscriptions
+
+
+def test_liveness_channel_timeouts(tmp_path):
+    config = load_config(write(tmp_path, VALID + "[liveness]\nbook = 60\n"))
+    assert config.liveness.channel_timeouts == {"book": 60.0, "ticker": 0.0, "trade": 0.0}

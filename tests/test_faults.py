@@ -254,8 +254,8 @@ def test_the_throttle_keeps_us_under_the_venue_rate(gates):
     feed, events = start(config((primary, None), subscriptions=subs, rate_limit={"rate": 2.0, "burst": 2}))
     try:
         yield wait_for(feed, state_of("primary", "active"), timeout=15)
-        session = feed.pool.leader.session
-        assert session._throttle.delayed > 0  # the burst was paced...
+        session = feed.pool.leader.handler
+        assert session.throttle.delayed > 0  # the burst was paced...
         assert not [e for e in events if tag(e) == "error"]  # ...so the venue never refused
     finally:
         yield feed.stopService()
@@ -275,7 +275,7 @@ def test_hot_standby_loses_no_trade_when_endpoints_die(gates):
         for symbol in ("BTC/USD", "ETH/USD"):
             ids = [e.trade_id for e in events if tag(e) == "trade" and e.symbol == symbol]
             assert ids == list(range(ids[0], ids[0] + len(ids))), f"{symbol}: gap or duplicate in {ids}"
-        assert feed.pool.trades.duplicates > 0  # both endpoints delivered; each trade published once
+        assert feed.selector.trades.duplicates > 0  # both endpoints delivered; each trade published once
     finally:
         yield feed.stopService()
 
@@ -313,7 +313,7 @@ def test_shutdown_is_bounded_when_the_venue_stops_answering(gates):
     yield feed.stopService()
     took = reactor.seconds() - began
     assert took < 1.0 + 1.5, took  # the bound (plus the drop), not the 5 s handshake timeout
-    assert all(e._protocol is None and e.session is None for e in feed.pool.endpoints)
+    assert all(e.handler is None for e in feed.pool.endpoints)
     primary.unstall()  # let the simulator notice the dropped socket
 
 

@@ -127,7 +127,7 @@ def test_nagle_is_off_on_both_ends(simulator):
     feed, events = start_feed(simulator, [{"channel": "trade", "symbols": ["BTC/USD"]}])
     try:
         yield wait_for(feed, lambda e: tag(e) == "connection" and e.state == "active")
-        client = feed.pool.endpoints[0]._protocol.transport.getHandle()
+        client = feed.pool.endpoints[0].protocol.transport.getHandle()
         assert client.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         (server,) = simulator.protocols
         assert server.transport.getHandle().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

@@ -56,7 +56,7 @@ def test_no_book_is_published_for_a_state_the_venue_did_not_have(monkeypatch, se
         assert book_checksum(book) == event.checksum
     counts = link.reporter.counts
     assert counts["checksum_mismatch"] > 0 and counts["malformed_json"] > 0 and counts["duplicate"] > 0
-    assert link.client.resyncs > 0
+    assert link.client.subscriptions.renewals > 0
     for symbol in PAIRS:  # every book recovered and kept going to the end
         assert link.of("book", symbol=symbol)[-1].recv_ts > link.clock.seconds() - 2
     injected = link.server.gate.message_faults.counts
@@ -111,11 +111,11 @@ def trade(**fields):
 def test_bad_input_is_counted_published_and_dropped_never_raised(payload, kind):
     link = MemoryLink([sub("trade", "BTC/USD"), sub("book", "BTC/USD")]).start()
     before = len(link.of("trade"))
-    link.client.message_received(payload, link.clock.seconds())
+    link.client.frame_received(payload, link.clock.seconds())
     assert [e.kind for e in link.of("integrity")] == [kind]
     assert link.reporter.counts[kind] == 1
     assert len(link.of("trade")) == before
-    link.client.message_received(trade(trade_id=8), link.clock.seconds())  # the stream goes on
+    link.client.frame_received(trade(trade_id=8), link.clock.seconds())  # the stream goes on
     assert link.of("trade")[-1].trade_id == 8
 
 
@@ -124,7 +124,7 @@ def test_a_handler_bug_is_reported_not_raised(monkeypatch):
 
     link = MemoryLink([sub("trade", "BTC/USD")]).start()
     monkeypatch.setattr(handlers.TradeHandler, "handle", lambda self, m, t: 1 / 0)
-    link.client.message_received(trade(), 0.0)
+    link.client.frame_received(trade(), 0.0)
     assert [e.kind for e in link.of("integrity")] == ["internal_error"]
 
 
@@ -181,15 +181,15 @@ def test_a_gap_is_published_and_recovered_with_a_snapshot():
         message["sequence"] = seq
         return json.dumps(message).encode()
 
-    link.client.message_received(numbered(1, 100), 0.0)
-    link.client.message_received(numbered(2, 101), 0.0)
+    link.client.frame_received(numbered(1, 100), 0.0)
+    link.client.frame_received(numbered(2, 101), 0.0)
     sent = len(link.sent)
-    link.client.message_received(numbered(5, 102), 0.0)
+    link.client.frame_received(numbered(5, 102), 0.0)
     gap = link.of("integrity")[-1]
     assert (gap.kind, gap.detail) == ("gap", "missing trade sequence 3..4")
     requests = [json.loads(p) for p in link.sent[sent:]]
     assert [(r["method"], r["params"]["symbol"]) for r in requests[:2]] == [("unsubscribe", ["BTC/USD"]),
                                                                             ("subscribe", ["BTC/USD"])]
-    link.client.message_received(numbered(4, 103), 0.0)  # late: dropped
+    link.client.frame_received(numbered(4, 103), 0.0)  # late: dropped
     assert link.of("integrity")[-1].kind == "sequence_regression"
     assert [e.trade_id for e in link.of("trade")][-3:] == [100, 101, 102]

@@ -6,7 +6,9 @@ import json
 from decimal import Decimal
 
 import pytest
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
+from twisted.logger import Logger, formatEvent
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
@@ -122,3 +124,93 @@ def test_jsonl_file_sink_appends_lines(tmp_path):
     lines = path.read_text().splitlines()
     assert len(lines) == 3 and json.loads(lines[2])["trade_id"] == 2
     sink.close()
+
+
+@implementer(IEventSink)
+class DeferredSink(ListSink):
+    """A sink whose flush and close return Deferreds the test fires by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.flushing, self.closing = [], []
+
+    def flush(self):
+        super().flush()
+        self.flushing.append(Deferred())
+        return self.flushing[-1]
+
+    def close(self):
+        self.closed = True
+        self.closing.append(Deferred())
+        return self.closing[-1]
+
+
+def captured(publisher):
+    """Route ``publisher``'s log into a list of events."""
+    logged = []
+    publisher.log = Logger(observer=logged.append)
+    return logged
+
+
+def test_close_waits_for_a_sink_whose_close_returns_a_deferred():
+    clock = Clock()
+    p = Publisher(clock)
+    slow, quick = DeferredSink(), ListSink()
+    verifyObject(IEventSink, slow)
+    p.add_sink(slow)
+    p.add_sink(quick)
+    p.publish(trade())
+    done = []
+    p.close().addCallback(done.append)
+    assert slow.batches == quick.batches == [[trade()]]  # the pending batch went out first
+    assert slow.closed and quick.closed
+    assert done == []  # the slow sink has not finished closing
+    slow.closing[0].callback(None)
+    assert done == [None] and p.sink_errors == 0
+    assert clock.getDelayedCalls() == []
+
+
+def test_a_failed_close_is_counted_and_the_other_sinks_still_close():
+    p = Publisher(Clock())
+    logged = captured(p)
+    refusing, failing_later, fine = ListSink(), DeferredSink(), ListSink()
+
+    def refuse():
+        raise OSError("disk gone")
+
+    refusing.close = refuse
+    for sink in (refusing, failing_later, fine):
+        p.add_sink(sink)
+    results = []
+    p.close().addBoth(results.append)
+    assert fine.closed and failing_later.closed
+    assert results == [] and p.sink_errors == 1
+    failing_later.closing[0].errback(ConnectionError("broker gone"))
+    assert results == [None]  # fired, not failed
+    assert p.sink_errors == 2
+    failures = [e["log_failure"] for e in logged if "log_failure" in e]
+    assert [f.type for f in failures] == [OSError, ConnectionError]
+    assert all("failed to close" in formatEvent(e) for e in logged)
+
+
+def test_a_flush_that_fails_later_is_counted_and_logged_not_raised():
+    clock = Clock()
+    p = Publisher(clock)
+    logged = captured(p)
+    broker, other = DeferredSink(), ListSink()
+    p.add_sink(broker)
+    p.add_sink(other)
+    p.publish(trade(1))
+    clock.advance(0)
+    assert len(broker.flushing) == 1 and other.flushes == 1
+    p.publish(trade(2))  # the first flush is still pending: batches are not held back for it
+    clock.advance(0)
+    assert [len(b) for b in broker.batches] == [1, 1] and len(broker.flushing) == 2
+    broker.flushing[0].errback(ConnectionError("broker gone"))
+    assert p.sink_errors == 1
+    assert [e["log_failure"].type for e in logged] == [ConnectionError]
+    assert "failed to flush" in formatEvent(logged[0])
+    broker.flushing[1].callback(None)
+    p.publish(trade(3))
+    clock.advance(0)
+    assert [len(b) for b in other.batches] == [1, 1, 1] and p.sink_errors == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.memory import MemoryLink, sub
+from tests.memory import MemoryLink, SessionLink, sub
 
 
 def requests(link):
@@ -68,7 +68,7 @@ def test_checksum_mismatch_resyncs_and_publishes_nothing_unverified():
     assert [r["method"] for r in tail[-2:]] == ["unsubscribe", "subscribe"]
     # ETH/USD was never interrupted.
     assert not [e for e in after if e.__struct_config__.tag == "book" and e.symbol == "ETH/USD" and e.snapshot]
-    assert link.client.resyncs == 1
+    assert link.client.subscriptions.renewals == 1
 
 
 def test_a_corrupted_last_update_of_the_real_capture_is_caught(orderbook_messages):
@@ -77,13 +77,16 @@ def test_a_corrupted_last_update_of_the_real_capture_is_caught(orderbook_message
     link = MemoryLink([sub("book", "BTC/USD")])
     link.client.instruments.apply([PairInfo("BTC/USD", 1, 8)], snapshot=True)
     sent = []
-    link.client._throttle._send = sent.append  # no venue: just watch what the client asks for
+    link.send = sent.append  # no venue: just watch what the client asks for
+    link.client.connection_made(SessionLink(link))
+    book = link.client.subscriptions.by_key["book", "BTC/USD"].inputs
+    book.request(), book.accepted()  # as if the venue had acked the subscribe
     messages = list(orderbook_messages)
     last = json.loads(messages[-1])
     last["data"][0]["checksum"] ^= 1
     messages[-1] = json.dumps(last).encode()
     for payload in messages:
-        link.client.message_received(payload, 0.0)
+        link.client.frame_received(payload, 0.0)
     books = link.of("book")
     assert len(books) == 509  # the snapshot and 508 good updates; not the bad one
     assert [e.kind for e in link.of("integrity")] == ["checksum_mismatch"]
@@ -95,7 +98,7 @@ def test_invalid_messages_are_counted_and_published_never_raised():
     for payload in (b"garbage", b'{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD"}]}',
                     b'{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy","price":1.05,'
                     b'"qty":1,"ord_type":"limit","trade_id":9}]}'):
-        link.client.message_received(payload, 0.0)
+        link.client.frame_received(payload, 0.0)
     kinds = [e.kind for e in link.of("integrity")]
     assert kinds == ["malformed_json", "schema", "precision"]  # 1.05 has 2 decimals, BTC/USD prices 1
     assert link.reporter.counts == {"malformed_json": 1, "schema": 1, "precision": 1}
@@ -107,16 +110,16 @@ def test_precision_change_announced_by_instrument_update_resyncs_the_book():
     update = {"channel": "instrument", "type": "update", "data": {"assets": [], "pairs": [
         {"symbol": "BTC/USD", "base": "BTC", "quote": "USD", "status": "online",
          "price_precision": 2, "qty_precision": 8}]}}
-    link.client.message_received(json.dumps(update).encode(), link.clock.seconds())
+    link.client.frame_received(json.dumps(update).encode(), link.clock.seconds())
     assert requests(link)[-2]["method"] == "unsubscribe" and requests(link)[-1]["method"] == "subscribe"
     assert link.client.instruments.precision("BTC/USD").price_decimals == 2
 
 
 def test_close_fails_pending_requests_quietly_and_forgets_books():
     link = MemoryLink([sub("book", "BTC/USD")])
-    link.client._throttle._send = lambda payload: None  # venue never answers
-    link.client.start()
-    link.client.close()
+    link.send = lambda payload: None  # venue never answers
+    link.client.connection_made(SessionLink(link))
+    link.client.connection_lost("gone")
     assert link.clock.getDelayedCalls() == []
     assert not link.of("error")
     assert not link.client.books.is_live("BTC/USD")

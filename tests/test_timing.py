@@ -1,15 +1,13 @@
-"""Timing logic on task.Clock: breaker, budget, throttle, liveness, state machine."""
+"""Timing logic on task.Clock: breaker, budget, throttle, liveness."""
 
 from __future__ import annotations
 
 import pytest
-from automat import NoTransition
 from twisted.internet.task import Clock
 
 from gfws.connection.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from gfws.connection.budget import ConnectionBudget
 from gfws.session.liveness import LivenessMonitor
-from gfws.connection.state import STATES, TRANSITIONS, ConnectionState
 from gfws.session.throttle import RequestThrottle
 
 
@@ -177,33 +175,3 @@ def test_a_quiet_subscription_is_reported_once_per_limit():
         probe.data()
     assert [(c, s) for c, s, _ in probe.stale] == [("book", "BTC/USD")]
     assert probe.stale[0][2] > 3
-
-
-# -- state machine ----------------------------------------------------------
-
-def test_every_listed_transition_works_and_reports():
-    for source, method, target in TRANSITIONS:
-        changes = []
-        state = ConnectionState(lambda s, r: changes.append((s, r)))
-        path = {"disconnected": [], "connecting": ["start"], "connected": ["start", "opened"],
-                "authenticated": ["start", "opened", "authenticated"], "subscribing": ["start", "opened", "subscribing"],
-                "active": ["start", "opened", "subscribing", "subscribed"], "reconnecting": ["start", "lost"],
-                "failed": ["start", "lost", "tripped"], "shutdown": ["stop"]}[source]
-        for step in path:
-            getattr(state.inputs, step)()
-        assert state.state == source
-        getattr(state.inputs, method)("why")
-        assert state.state == target and changes[-1] == (target, "why")
-
-
-def test_illegal_transitions_are_impossible():
-    state = ConnectionState(lambda s, r: None)
-    with pytest.raises(NoTransition):
-        state.inputs.subscribed()  # not even connected
-    state.inputs.stop()
-    for method in ("start", "opened", "retry", "lost"):
-        with pytest.raises(NoTransition):
-            getattr(state.inputs, method)()
-    assert state.state == "shutdown"
-    assert set(STATES) == {"disconnected", "connecting", "connected", "authenticated", "subscribing", "active",
-                           "reconnecting", "failed", "shutdown"}

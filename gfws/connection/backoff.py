@@ -1,7 +1,11 @@
-"""Reconnect delays: exponential growth, a cap, and full jitter.
+"""Reconnect delays: exponential growth, a cap, and "equal" jitter.
 
-Full jitter (a uniform draw in ``[0, base]``) spreads a fleet of clients that
-lost the venue at the same moment, so they do not come back in lock step.
+The delay is drawn in ``[ceiling/2, ceiling]``: the random half spreads a
+fleet of clients that lost the venue at the same moment, so they do not come
+back in lock step; the fixed half bounds the attempt rate from below, so a
+long outage stays inside the venue's connection budget (Kraken: 150 per
+10 minutes) while the cap bounds how long after the venue's return the feed
+is back.
 """
 
 from __future__ import annotations
@@ -36,4 +40,5 @@ class Backoff:
         return min(self.cap, self.initial * self.factor**exponent)
 
     def delay(self, attempt: int) -> float:
-        return self.ceiling(attempt) * self._jitter()
+        ceiling = self.ceiling(attempt)
+        return ceiling / 2 + ceiling / 2 * self._jitter()

@@ -52,6 +52,15 @@ class CircuitBreaker:
         self.failures = 0
         self._trial_running = False
 
+    def release(self) -> None:
+        """The half-open trial was abandoned with no verdict (the endpoint was
+        parked or stopped mid-way): let a later attempt be the trial."""
+        self._trial_running = False
+
+    @property
+    def trial_running(self) -> bool:
+        return self._trial_running
+
     def record_failure(self, reason: str) -> bool:
         """Count a failure; True when this one opened the breaker."""
         self.last_reason = reason

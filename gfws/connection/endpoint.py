@@ -1,17 +1,21 @@
 """One venue URL, kept connected by a Twisted ``ClientService``.
 
-Each WebSocket that opens gets a fresh ``FeedSession`` (so every reconnect
-resubscribes and rebuilds books from snapshots).  The endpoint's life cycle
-is an explicit state machine (``ConnectionState``); each change is published
-as a ``connection`` event and reported to the pool.
+Built like ``ClientService`` itself: one object holding what every state
+shares (the TCP endpoint, the factory, the retry policy, the clock, the
+breaker and the budget), and states that carry their own data
+(``gfws.connection.states``).  Each WebSocket that opens gets a fresh
+handler from ``handlers`` (an ``IConnectionHandler``: the session), so every
+reconnect resubscribes and rebuilds books from snapshots.  Each change of
+state is published as a ``connection`` event, logged, and reported to the
+pool through ``on_change``.
 
 ``ClientService`` counts a TCP connect as success, so it would reset its
-backoff even when the WebSocket handshake is refused.  The retry delay
-therefore comes from this endpoint's own count of consecutive failures
-(reset once a WebSocket stayed open ``backoff_reset_after`` seconds), and is
-never shorter than what the circuit breaker, the venue-wide connection
-budget or a venue maintenance allow.  Every attempt passes a guard that
-enforces the breaker and the budget.
+backoff even when the WebSocket handshake is refused.  The retry delay comes
+from this endpoint's own count of consecutive failures (reset once a
+connection became active), and is never shorter than what the breaker, the
+venue-wide budget or a venue maintenance allow.  Every attempt passes a
+guard that enforces them.  The breaker exists to prefer another endpoint:
+when no other endpoint carries the feed it does not hold this one back.
 """
 
 from __future__ import annotations
@@ -19,79 +23,32 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from twisted.application.internet import ClientService
-from twisted.internet import ssl
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IDelayedCall, IStreamClientEndpoint
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
-
-from autobahn.websocket.util import parse_url
 
 from gfws.config import ConnectionConfig, EndpointConfig
 from gfws.connection.backoff import Backoff
-from gfws.connection.breaker import CircuitBreaker
+from gfws.connection.breaker import HALF_OPEN, CircuitBreaker
 from gfws.connection.budget import ConnectionBudget
-from gfws.connection.protocol import FeedClientFactory, FeedClientProtocol
-from gfws.connection.state import LIVE, ConnectionState
+from gfws.connection.reasons import AttemptRefused, close_reason, connect_failure, transport_refusal
+from gfws.connection.states import Connecting, Idle, Leaving, Link, Open, State, Stopped, Waiting, check
 from gfws.events import Connection, Event
 from gfws.integrity.report import IntegrityReporter
-from gfws.session import FeedSession
-
-SessionFactory = Callable[..., FeedSession]
-"""(send, endpoint name, on_active, on_failure) -> a new session for one connection."""
+from gfws.interfaces import IConnectionHandler, IConnector
 
 
-def transport_refusal(code: Optional[int], reason: Optional[str]) -> Optional[str]:
-    """The integrity kind of a frame Autobahn refused, from how it closed.
-
-    Autobahn sends 1009/1007, or (when it fails by dropping the socket)
-    reports 1006 with its own reason text.
-    """
-    text = reason or ""
-    if code == 1009 or "exceeds payload limit" in text:
-        return "oversized_message"
-    if code == 1007 or "UTF-8" in text:
-        return "invalid_utf8"
-    return None
-
-
-class AttemptRefused(Exception):
-    """A connection attempt was held back (breaker open, budget spent)."""
-
-
-def load_trust_root(ca_bundle: str) -> ssl.IOpenSSLTrustRoot:
-    """Every certificate of a PEM bundle as the trust root."""
-    with open(ca_bundle, "rb") as f:
-        pem = f.read()
-    marker = b"-----END CERTIFICATE-----"
-    blocks = [block + marker for block in pem.split(marker) if b"-----BEGIN CERTIFICATE-----" in block]
-    if not blocks:
-        raise ValueError(f"{ca_bundle}: no PEM certificate in it")
-    return ssl.trustRootFromCertificates([ssl.Certificate.loadPEM(b) for b in blocks])
-
-
-def client_endpoint(
-    reactor: object, url: str, ca_bundle: Optional[str] = None, timeout: float = 10.0
-) -> IStreamClientEndpoint:
-    """A TCP endpoint for ``url``; for ``wss://`` verified TLS with SNI.
-
-    Never Autobahn's ``connectWS``: without a context factory it checks
-    neither the certificate nor the host name.
-    """
-    secure, host, port, _resource, _path, _params = parse_url(url)
-    endpoint: IStreamClientEndpoint = HostnameEndpoint(reactor, host, port, timeout=timeout)
-    if secure:
-        trust_root = load_trust_root(ca_bundle) if ca_bundle else None
-        options = ssl.optionsForClientTLS(host, trustRoot=trust_root)
-        endpoint = wrapClientTLS(options, endpoint)
-    return endpoint
+def _ignore(payload: bytes, is_binary: bool) -> None:
+    pass
 
 
 @implementer(IStreamClientEndpoint)
 class _GuardedEndpoint:
-    """Admits an attempt only when the breaker and the budget allow it."""
+    """Admits an attempt only when the endpoint's guard allows it, and tells
+    the endpoint why an admitted attempt failed to connect."""
 
     def __init__(self, inner: IStreamClientEndpoint, owner: "FeedEndpoint") -> None:
         self._inner = inner
@@ -100,10 +57,18 @@ class _GuardedEndpoint:
     def connect(self, factory: Any) -> "Deferred[Any]":
         refusal = self._owner._admit()
         if refusal is not None:
-            return fail(AttemptRefused(refusal))
-        return self._inner.connect(factory)
+            self._owner._connect_failed(Failure(refusal))
+            return fail(refusal)
+        d = self._inner.connect(factory)
+
+        def failed(failure: Failure) -> Failure:
+            self._owner._connect_failed(failure)
+            return failure
+
+        return d.addErrback(failed)
 
 
+@implementer(IConnector)
 class FeedEndpoint:
     """A venue URL the pool can start, park and stop."""
 
@@ -113,283 +78,345 @@ class FeedEndpoint:
         self,
         config: EndpointConfig,
         connection: ConnectionConfig,
-        session_factory: SessionFactory,
+        handlers: Callable[[str], IConnectionHandler],
         publish: Callable[[Event], None],
-        reporter: IntegrityReporter,
+        clock: IReactorTime,
         venue: str,
-        reactor: Any,
+        connect_endpoint: IStreamClientEndpoint,
+        factory: Any,
+        reporter: Optional[IntegrityReporter] = None,
         breaker: Optional[CircuitBreaker] = None,
         budget: Optional[ConnectionBudget] = None,
         backoff: Optional[Backoff] = None,
         reconnect_floor: Callable[[], float] = lambda: 0.0,
-        on_state: Callable[["FeedEndpoint", str], None] = lambda endpoint, state: None,
+        has_alternative: Callable[["FeedEndpoint"], bool] = lambda endpoint: False,
+        on_change: Callable[["FeedEndpoint"], None] = lambda endpoint: None,
+        on_status: Callable[[str], None] = lambda system: None,
     ) -> None:
         self.config = config
         self.name = config.name
         self.priority = config.priority
         self._connection = connection
-        self._session_factory = session_factory
-        self.publish = publish
-        self._reporter = reporter
+        self._handlers = handlers
+        self._publish = publish
+        self._clock = clock
         self._venue = venue
-        self._reactor = reactor
-        self.breaker = breaker or CircuitBreaker(reactor)
-        self.budget = budget or ConnectionBudget(reactor, connection.connect_attempts, connection.connect_window)
-        self._backoff = backoff or Backoff(
-            connection.backoff_initial, connection.backoff_factor, connection.backoff_cap
-        )
+        self._reporter = reporter
+        self.breaker = breaker or CircuitBreaker(clock)
+        self.budget = budget or ConnectionBudget(clock, connection.connect_attempts, connection.connect_window)
+        self._backoff = backoff or Backoff(connection.backoff_initial, connection.backoff_factor, connection.backoff_cap)
         self._reconnect_floor = reconnect_floor
-        self._on_state = on_state
-        self._machine = ConnectionState(self._changed)
-        self.failures = 0
+        self._has_alternative = has_alternative
+        self._on_change = on_change
+        self._on_status = on_status
+        self._where = _host_port(config.url)
+        factory.connector = self
+        self._client = ClientService(
+            _GuardedEndpoint(connect_endpoint, self), factory, retryPolicy=self._retry_delay, clock=clock
+        )
+        self._state: State = Idle()
+        self.failures = 0  # consecutive, since the last connection that became active
         self.attempts = 0
-        self.session: Optional[FeedSession] = None
-        self._protocol: Optional[FeedClientProtocol] = None
-        self._reset_call: Optional[IDelayedCall] = None
-        self._closed_waiters: list[Deferred[None]] = []
-        self._client: Optional[ClientService] = None
-        self._wanted = False
-        self._failure: Optional[str] = None  # why the current attempt is failing
-        self._last_close = ""
-        self._reached_active = False
+
+    # -- reading ------------------------------------------------------------
 
     @property
     def state(self) -> str:
-        return self._machine.state
+        return str(self._state.name)
+
+    @property
+    def handler(self) -> Optional[IConnectionHandler]:
+        """The open connection's handler (the session), if one is open."""
+        state = self._state
+        return state.handler if isinstance(state, Open) else None
+
+    @property
+    def protocol(self) -> Any:
+        """The open connection's protocol, if one is open."""
+        state = self._state
+        return state.protocol if isinstance(state, Open) else None
 
     @property
     def ready(self) -> bool:
-        """Delivering verified data: active, every book built from a snapshot."""
-        return self.state == "active" and self.session is not None and self.session.ready
+        """Delivering verified data: active, every configured book verified."""
+        state = self._state
+        return isinstance(state, Open) and state.phase == "active" and bool(state.handler.ready)
 
     @property
     def running(self) -> bool:
-        return self._wanted
+        """In use: started and neither parked nor stopped (nor leaving)."""
+        return isinstance(self._state, (Connecting, Waiting, Open))
 
-    # -- life cycle (driven by the pool) -----------------------------------
+    # -- life cycle (driven by the pool) --------------------------------------
 
     def start(self) -> None:
-        """Connect, and keep reconnecting until parked or stopped."""
-        if self._wanted:
-            return
-        self._wanted = True
-        c = self._connection
-        factory = FeedClientFactory(self, url=self.config.url)
-        factory.noisy = False  # our own connection events say it better
-        factory.setProtocolOptions(
-            openHandshakeTimeout=c.open_handshake_timeout,
-            closeHandshakeTimeout=c.close_handshake_timeout,
-            autoPingInterval=c.auto_ping_interval,
-            autoPingTimeout=c.auto_ping_timeout,
-            maxMessagePayloadSize=c.max_message_size,
-            maxFramePayloadSize=c.max_message_size,
-        )
-        endpoint = client_endpoint(self._reactor, self.config.url, self.config.ca_bundle, c.connect_timeout)
-        self._client = ClientService(
-            _GuardedEndpoint(endpoint, self), factory, retryPolicy=self._retry_delay, clock=self._reactor
-        )
-        self._client.startService()
+        """Connect, and keep reconnecting until parked or stopped.
+
+        A start while leaving wins: the old connection and its session are
+        closed now and a new connection is made at once.
+        """
+        state = self._state
+        if isinstance(state, (Idle, Stopped)):
+            self._enter(Connecting())
+            self._client.startService()
+        elif isinstance(state, Leaving):
+            self._enter(Connecting())
+            if state.connection is not None:
+                state.connection.close("replaced: the endpoint was started again while leaving")
+                state.connection.protocol.abort()
+            state.finish()
+            # ClientService reconnects as soon as the old connection is gone
+            # (its own stop-then-start), with no retry delay.
+            self._client.stopService()
+            self._client.startService()
 
     def park(self, reason: str = "not needed") -> "Deferred[None]":
         """Leave gracefully (unsubscribe, close 1000) and stop retrying."""
-        return self._leave("disconnected", lambda closed: self._machine.inputs.park(f"{reason} ({closed})"))
+        return self._leave(Idle, reason)
 
     def stop(self) -> "Deferred[None]":
-        """Shut down for good, gracefully."""
-        return self._leave("shutdown", lambda closed: self._machine.inputs.stop(f"shutdown ({closed})"))
+        """Shut down for good, gracefully; fires once the connection is closed."""
+        return self._leave(Stopped, "shutdown")
 
     def abort(self) -> None:
-        """Drop the connection now and stop retrying (a shutdown that ran out of time)."""
-        self._wanted = False
-        if self._protocol is not None:
-            self._protocol.dropConnection(abort=True)
-        client, self._client = self._client, None
-        if client is not None:
-            self._reactor.callLater(0, client.stopService)
+        """Drop the connection now and stop retrying (a shutdown out of time)."""
+        state = self._state
+        connection = state.connection if isinstance(state, Leaving) else state if isinstance(state, Open) else None
+        if connection is not None:
+            connection.protocol.abort()
+        self._stop_client(state)
 
-    def _leave(self, target: str, transition: Callable[[str], None]) -> "Deferred[None]":
-        def settle(closed: str) -> None:
-            if self.state not in (target, "shutdown"):
-                transition(closed)
-
-        was_wanted, self._wanted = self._wanted, False
-        self._last_close = "was not connected"
-        if not was_wanted:
-            settle(self._last_close)
+    def _leave(self, target: type, reason: str) -> "Deferred[None]":
+        state = self._state
+        if isinstance(state, (Idle, Stopped)):
+            if target is Stopped and isinstance(state, Idle):
+                self._enter(Stopped(), "shutdown (was not connected)")
             return succeed(None)
-        session, protocol = self.session, self._protocol
-        d: Deferred[Any] = succeed(None)
-        if session is not None and protocol is not None:
-            c = self._connection
-            d = session.unsubscribe_all().addTimeout(c.ack_timeout, self._reactor).addErrback(lambda f: None)
+        if isinstance(state, Leaving):
+            if target is Stopped:
+                state.target = "shutdown"
+            return state.wait()
+        if isinstance(state, (Connecting, Waiting)):
+            self.breaker.release()  # an abandoned trial must not hold the breaker
+            left = target()
+            self._enter(left, f"{reason} (was not connected)")
+            return self._stop_client(left)
+        assert isinstance(state, Open)
+        if state.phase != "active":
+            self.breaker.release()
+        leaving = Leaving(state, "shutdown" if target is Stopped else "disconnected", reason)
+        self._enter(leaving, reason)
+        self._run_leave(leaving)
+        return leaving.wait()
 
-            def close(_: object) -> "Deferred[None]":
-                if self._protocol is not protocol:
-                    return succeed(None)
-                closed: Deferred[None] = Deferred()
-                self._closed_waiters.append(closed)
-                protocol.sendClose(1000, "client leaving")
-                # Autobahn drops the socket after its close handshake timeout;
-                # this bound only guards against that never happening.
-                closed.addTimeout(c.close_handshake_timeout + 1.0, self._reactor)
-                closed.addErrback(lambda f: protocol.dropConnection(abort=True))
-                return closed
+    def _run_leave(self, leaving: Leaving) -> None:
+        c = self._connection
+        connection = leaving.connection
+        assert connection is not None
+        d = connection.handler.leave().addTimeout(c.ack_timeout, self._clock).addErrback(lambda f: None)
 
-            d.addCallback(close)
-        client, self._client = self._client, None
+        def close(_: object) -> Optional["Deferred[None]"]:
+            if self._state is not leaving or leaving.connection is None:
+                return None
+            protocol = leaving.connection.protocol
+            closed: Deferred[None] = Deferred()
+            leaving.closed_waiters.append(closed)
+            protocol.close(1000, "client leaving")
+            # Autobahn drops the socket after its close handshake timeout;
+            # this bound only guards against that never happening.
+            closed.addTimeout(c.close_handshake_timeout + 1.0, self._clock)
+            closed.addErrback(lambda f: protocol.abort())
+            return closed
 
-        def stop_client(_: object) -> object:
-            # On a fresh stack: a subscriber may be stopping us from inside
-            # ClientService's own state machine (the retry policy publishes),
-            # and Automat refuses re-entry.
-            return deferLater(self._reactor, 0, client.stopService) if client is not None else None
+        def stop_client(_: object) -> "Deferred[None]":
+            return self._stop_client(leaving)
 
-        # addBoth: even a shutdown cut short by its bound stops retrying.
-        d.addBoth(stop_client)
-        d.addBoth(lambda _: settle(self._last_close))
-        return d
+        def left(_: object) -> None:
+            if self._state is leaving:
+                self._enter(Stopped() if leaving.target == "shutdown" else Idle(),
+                            f"{leaving.reason} ({leaving.closed_with})")
+            leaving.finish()
 
-    # -- attempts and failures --------------------------------------------
+        d.addCallback(close)
+        d.addBoth(stop_client)  # addBoth: even a leave cut short stops retrying
+        d.addBoth(left)
 
-    def _admit(self) -> Optional[str]:
-        """Called by the guard for each attempt: None admits it."""
-        refusal = None
+    def _stop_client(self, state: State) -> "Deferred[None]":
+        """Stop ClientService on a fresh stack (its machine may be mid-transition),
+        unless by then the endpoint has moved on (a restart wins)."""
+
+        def stop() -> Optional["Deferred[None]"]:
+            return self._client.stopService() if self._state is state else None
+
+        return deferLater(self._clock, 0, stop)
+
+    # -- attempts (called by the guard and by ClientService) ------------------
+
+    def _admit(self) -> Optional[AttemptRefused]:
+        """Called for each attempt: None admits it."""
+        state = self._state
+        if not isinstance(state, (Connecting, Waiting)):
+            return AttemptRefused("endpoint not in use")
         wait = self.budget.wait()
-        if not self._wanted:
-            refusal = "endpoint not in use"
-        elif wait > 0:
-            refusal = f"connection budget spent ({self.budget.attempts} per {self.budget.window:g}s); {wait:.1f}s to wait"
-        elif not self.breaker.allow():
-            refusal = f"circuit breaker open; {self.breaker.wait():.1f}s to wait"
-        if refusal is not None:
-            self._failure = f"held back: {refusal}"
-            return refusal
+        if wait > 0:
+            self.log.error(
+                "{endpoint}: connection budget spent ({attempts} per {window:g}s); next attempt in {wait:.1f}s",
+                endpoint=self.name, attempts=self.budget.attempts, window=self.budget.window, wait=wait,
+            )
+            return AttemptRefused(
+                f"connection budget spent ({self.budget.attempts} per {self.budget.window:g}s); {wait:.1f}s to wait"
+            )
+        trial = False
+        if not self.breaker.allow():
+            if self._has_alternative(self):
+                return AttemptRefused(f"circuit breaker open; {self.breaker.wait():.1f}s to wait")
+            # No other endpoint carries the feed: the breaker does not keep the only one away.
+        else:
+            trial = self.breaker.state == HALF_OPEN
         self.budget.acquire()
         self.attempts += 1
-        self._failure = None
-        self._reached_active = False
-        inputs = self._machine.inputs
-        if self.state == "disconnected":
-            inputs.start()
-        elif self.state in ("reconnecting", "failed"):
-            inputs.retry(f"attempt {self.attempts}")
+        if isinstance(state, Connecting):
+            state.attempt, state.trial = self.attempts, trial
+        else:
+            self._enter(Connecting(self.attempts, trial), f"attempt {self.attempts}")
         return None
+
+    def _connect_failed(self, failure: Failure) -> None:
+        state = self._state
+        if isinstance(state, Connecting):
+            state.failure = connect_failure(failure, self._where, self._connection.connect_timeout)
+            state.held_back = failure.check(AttemptRefused) is not None
+        elif isinstance(state, Waiting) and failure.check(AttemptRefused):
+            state.reason = connect_failure(failure, self._where, self._connection.connect_timeout)
 
     def _retry_delay(self, _client_service_attempts: int) -> float:
         """ClientService's retry policy: called after every failed or lost connection."""
-        if not self._wanted:
+        state = self._state
+        if isinstance(state, Connecting):
+            reason = state.failure or "connection failed"
+            tripped = False
+            if not state.held_back:
+                self.failures += 1
+                tripped = self.breaker.record_failure(reason)
+                self.log.warn("{endpoint}: attempt {n} failed: {reason}", endpoint=self.name, n=state.attempt,
+                              reason=reason)
+            self._wait(reason, tripped)
+        elif not isinstance(state, Waiting):
             return self._connection.backoff_cap  # leaving: ClientService is stopped right after this
-        reason = self._failure or "connection failed"
-        refused = reason.startswith("held back:")
-        if self.state in LIVE:
-            self._machine.inputs.lost(reason)
-        if not refused:
-            self.failures += 1
-            if not self._reached_active:
-                if self.breaker.record_failure(reason) and self.state == "reconnecting":
-                    self._machine.inputs.tripped(
-                        f"breaker open after {self.breaker.failures} consecutive failures "
-                        f"(trip {self.breaker.trips}); last: {reason}"
-                    )
-        delay = max(
-            self._backoff.delay(self.failures),
-            self.breaker.wait(),
-            self.budget.wait(),
-            self._reconnect_floor(),
-        )
-        self._failure = None
-        return delay
+        return self._delay()
 
-    def _connection_failed(self, reason: str) -> None:
-        """The session found the connection unusable: replace it."""
-        self._failure = reason
-        self._reached_active = False  # counts against the breaker
-        if self._protocol is not None:
-            self._protocol.dropConnection(abort=True)
+    def _wait(self, reason: str, tripped: bool) -> None:
+        """Wait for the next attempt; a breaker that just tripped says so, at error."""
+        if tripped:
+            reason = (f"breaker open after {self.breaker.failures} consecutive failures "
+                      f"(trip {self.breaker.trips}); last: {reason}")
+            self.log.error("{endpoint}: {reason}", endpoint=self.name, reason=reason)
+        self._enter(Waiting(reason, tripped or self.breaker.wait() > 0), reason)
 
-    # -- connector (called by FeedClientProtocol) --------------------------
+    def _delay(self) -> float:
+        breaker = self.breaker.wait() if self._has_alternative(self) else 0.0
+        backoff = self._backoff.delay(self.failures) if self.failures else 0.0
+        return max(backoff, breaker, self.budget.wait(), self._reconnect_floor())
 
-    def connection_opened(self, protocol: FeedClientProtocol) -> Callable[[bytes, bool], None]:
-        if not self._wanted or self.state != "connecting":
+    # -- IConnector (called by the protocol) -----------------------------------
+
+    def connection_opened(self, protocol: Any) -> Callable[[bytes, bool], None]:
+        state = self._state
+        if not isinstance(state, Connecting):
             # Opened after the pool parked us (the attempt was already under way).
-            protocol.dropConnection(abort=True)
-            return lambda payload, is_binary: None
-        self._protocol = protocol
-        self._machine.inputs.opened()
-        clock = self._reactor
-        self._reset_call = clock.callLater(self._connection.backoff_reset_after, self._stayed_open)
-        def send(payload: bytes) -> None:
-            if protocol.state == protocol.STATE_OPEN:  # not while closing
-                protocol.sendMessage(payload)
-
-        session = self._session_factory(send, self.name, self._active, self._connection_failed)
-        self.session = session
-        receive = session.message_received
-        seconds = clock.seconds
-        reporter = self._reporter
+            protocol.abort()
+            return _ignore
+        handler = self._handlers(self.name)
+        opened = Open(protocol, handler, Link(self, protocol), state.trial)
+        self._enter(opened)
+        frame, binary, seconds = handler.frame_received, handler.binary_received, self._clock.seconds
 
         def deliver(payload: bytes, is_binary: bool) -> None:
             if is_binary:
-                reporter.report("binary_frame", f"{len(payload)}-byte binary frame", seconds(), endpoint=self.name)
-                return
-            receive(payload, seconds())
+                binary(payload, seconds())
+            else:
+                frame(payload, seconds())
 
-        self._machine.inputs.subscribing()
-        session.start()
+        handler.connection_made(opened.link)
+        if self._state is opened and opened.phase == "connected":
+            opened.phase = "subscribing"
+            self._changed(opened, None)
         return deliver
 
     def connection_closed(
-        self, protocol: FeedClientProtocol, clean: bool, code: Optional[int], reason: Optional[str]
+        self, protocol: Any, code: Optional[int], reason: Optional[str], clean: bool, cause: Optional[Failure]
     ) -> None:
-        if self._reset_call is not None and self._reset_call.active():
-            self._reset_call.cancel()
-        self._reset_call = None
-        if protocol is self._protocol:
-            if self.session is not None:
-                self.session.close()
-                self.session = None
-            self._protocol = None
-        text = f"code {code}{'' if clean else ' (unclean)'}: {reason or 'no reason'}"
+        text = close_reason(code, reason, clean, cause)
         refused = transport_refusal(code, reason)
-        if refused is not None:
+        if refused is not None and self._reporter is not None:
             # Autobahn refused a frame (too big, not UTF-8) and failed the connection.
-            self._reporter.report(refused, text, self._reactor.seconds(), endpoint=self.name)
-        self._last_close = f"closed with {text}"
-        if self._failure is None:
-            self._failure = text
-        elif not self._failure.endswith(text):
-            self._failure = f"{self._failure}; {text}"
-        if self._wanted and self.state in LIVE:
-            self._machine.inputs.lost(self._failure)
-        waiters, self._closed_waiters = self._closed_waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
+            self._reporter.report(refused, text, self._clock.seconds(), endpoint=self.name)
+        state = self._state
+        if isinstance(state, Open) and state.protocol is protocol:
+            state.close(text)
+            why = f"{state.failure}; {text}" if state.failure else text
+            self.failures += 1
+            tripped = False
+            if state.phase != "active" or state.failure:
+                tripped = self.breaker.record_failure(why)
+            self.log.warn("{endpoint}: connection lost: {reason}", endpoint=self.name, reason=why)
+            self._wait(why, tripped)
+        elif isinstance(state, Leaving) and state.connection is not None and state.connection.protocol is protocol:
+            state.connection.close(text)
+            state.socket_closed(text)
+        elif isinstance(state, Connecting) and state.failure is None:
+            state.failure = text  # a handshake that never opened: HTTP status, TLS check, timeout
 
-    def _active(self) -> None:
-        self._reached_active = True
-        self.breaker.record_success()
-        if self.state == "subscribing":
-            self._machine.inputs.subscribed()
+    # -- from the open connection's handler (through its Link) ----------------
 
-    def _stayed_open(self) -> None:
-        self._reset_call = None
-        self.failures = 0
+    def _link_active(self, link: Link) -> None:
+        state = self._state
+        if isinstance(state, Open) and state.link is link and state.phase != "active":
+            self.failures = 0
+            self.breaker.record_success()
+            state.phase = "active"
+            self._changed(state, None)
 
-    def _changed(self, state: str, reason: Optional[str]) -> None:
-        self.log.info(
-            "{endpoint} {state}{why}", endpoint=self.name, state=state, why=f": {reason}" if reason else ""
-        )
-        self.publish(
+    def _link_unusable(self, link: Link, reason: str) -> None:
+        state = self._state
+        if isinstance(state, Open) and state.link is link:
+            state.failure = reason
+        link.protocol.abort()
+
+    def _readiness_changed(self, link: Link) -> None:
+        self._on_change(self)
+
+    def _venue_status(self, system: str) -> None:
+        self._on_status(system)
+
+    # -- state changes -----------------------------------------------------------
+
+    def _enter(self, new: State, reason: Optional[str] = None) -> None:
+        check(self._state, new, lambda text: self.log.critical("{endpoint}: {text}", endpoint=self.name, text=text))
+        self._state = new
+        self._changed(new, reason)
+
+    def _changed(self, state: State, reason: Optional[str]) -> None:
+        self.log.info("{endpoint} {state}{why}", endpoint=self.name, state=state.name,
+                      why=f": {reason}" if reason else "")
+        self._publish(
             Connection(
                 venue=self._venue,
-                recv_ts=self._reactor.seconds(),
+                recv_ts=self._clock.seconds(),
                 endpoint=self.name,
-                state=state,
+                state=state.name,
                 url=self.config.url,
                 reason=reason,
             )
         )
-        self._on_state(self, state)
+        self._on_change(self)
 
     def __repr__(self) -> str:
         return f"<FeedEndpoint {self.name} priority={self.priority} state={self.state}>"
+
+
+def _host_port(url: str) -> str:
+    from autobahn.websocket.util import parse_url
+
+    _secure, host, port, _resource, _path, _params = parse_url(url)
+    return f"{host}:{port}"

@@ -1,21 +1,16 @@
-"""The endpoints of one feed, and which of them the consumer hears.
+"""The endpoints of one feed: who runs, and who leads.
 
 ``failover``: one endpoint (the leader) carries the feed.  When it fails the
 next endpoint by priority is started at once; with ``failback`` the better
 endpoints keep retrying (backoff, breaker) and, as soon as one is ready
-(subscribed, books verified), it takes over and the worse one is parked:
-subscribe on the better one before dropping the other, so there is no gap.
+(active, every configured book verified), it takes over and the worse one
+is parked: subscribe on the better one before dropping the other, so there
+is no gap.
 
-``hot_standby``: every endpoint is connected and subscribed.  Trades are
-published once, from whichever endpoint delivers them first (deduplicated by
-the venue's trade id), so losing one endpoint loses no trade another
-delivered.  Books and tickers come from the leader only; when it fails the
-leadership moves to an endpoint whose books are already verified, and that
-endpoint's current books are published at once.
-
-Every endpoint publishes through its own outlet; the outlet lets market data
-through only as described above, and connection, status, integrity and error
-events always.
+``hot_standby``: every endpoint is connected and subscribed; the leader is
+the best ready one.  Which endpoint's data the consumer hears is the
+selector's job (``gfws.publish.selector``); the pool only tells it, through
+``on_leader``, who leads.  No event passes through the pool.
 """
 
 from __future__ import annotations
@@ -24,39 +19,14 @@ from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from gfws.config import PoolConfig
 from gfws.connection.endpoint import FeedEndpoint
-from gfws.integrity.dedup import RecentKeys
-from gfws.events import Book, Connection, Event, Status, Ticker, Trade
 
-
-class EndpointOutlet:
-    """Where one endpoint's events enter the feed."""
-
-    __slots__ = ("_pool", "endpoint")
-
-    def __init__(self, pool: "EndpointPool") -> None:
-        self._pool = pool
-        self.endpoint: Optional[FeedEndpoint] = None
-
-    def publish(self, event: Event) -> None:
-        pool = self._pool
-        kind = type(event)
-        if kind is Book or kind is Ticker:
-            if self.endpoint is pool.leader:
-                pool.publish(event)
-            elif kind is Book and event.snapshot:  # type: ignore[union-attr]
-                pool.elect()  # a standby may just have become ready
-        elif kind is Trade:
-            if self.endpoint is pool.leader or pool.hot:
-                if pool.trades.first_time((event.symbol, event.trade_id)):  # type: ignore[union-attr]
-                    pool.publish(event)
-        else:
-            if kind is Status:
-                pool.venue_status = event.system  # type: ignore[union-attr]
-            pool.publish(event)
+LeaderChange = Callable[[FeedEndpoint, Optional[FeedEndpoint]], None]
+"""(new leader, previous leader or None)."""
 
 
 class EndpointPool(Service):
@@ -65,39 +35,44 @@ class EndpointPool(Service):
     def __init__(
         self,
         config: PoolConfig,
-        publish: Callable[[Event], None],
-        clock: Any,
-        venue: str,
+        clock: IReactorTime,
+        on_leader: LeaderChange = lambda new, old: None,
         maintenance_delay: float = 5.0,
-        dedup_capacity: int = 100_000,
-        dedup_max_age: float = 0.0,
     ) -> None:
         self.config = config
         self.hot = config.mode == "hot_standby"
-        self.publish = publish
         self._clock = clock
-        self._venue = venue
+        self._on_leader = on_leader
         self._maintenance_delay = maintenance_delay
         self.endpoints: list[FeedEndpoint] = []
         self.leader: Optional[FeedEndpoint] = None
-        self.trades = RecentKeys(dedup_capacity, dedup_max_age, clock)
         self.venue_status = "online"
         self.switches = 0
-        self._pending: Any = None
+        self._pending: Optional[IDelayedCall] = None
 
-    def outlet(self) -> EndpointOutlet:
-        return EndpointOutlet(self)
-
-    def add(self, endpoint: FeedEndpoint, outlet: EndpointOutlet) -> None:
-        outlet.endpoint = endpoint
+    def add(self, endpoint: FeedEndpoint) -> None:
         self.endpoints.append(endpoint)
         self.endpoints.sort(key=lambda e: e.priority)
+
+    # -- what endpoints ask of the pool (wired by whoever builds them) ----------
 
     def reconnect_floor(self) -> float:
         """Kraken: after maintenance, no faster than one attempt per 5 s."""
         return self._maintenance_delay if self.venue_status != "online" else 0.0
 
-    # -- service ----------------------------------------------------------
+    def has_alternative(self, endpoint: FeedEndpoint) -> bool:
+        """Can another endpoint carry the feed?  (Only then may a breaker
+        hold ``endpoint`` back.)"""
+        return any(other.ready for other in self.endpoints if other is not endpoint)
+
+    def status_changed(self, system: str) -> None:
+        self.venue_status = system
+
+    def endpoint_changed(self, endpoint: FeedEndpoint) -> None:
+        """Every state or readiness change of every endpoint: reconsider."""
+        self.elect()
+
+    # -- service --------------------------------------------------------------
 
     def startService(self) -> None:
         super().startService()
@@ -115,15 +90,11 @@ class EndpointPool(Service):
         for endpoint in self.endpoints:
             endpoint.abort()
 
-    # -- who runs, who leads ------------------------------------------------
-
-    def endpoint_changed(self, endpoint: FeedEndpoint, state: str) -> None:
-        """Every state change of every endpoint: reconsider."""
-        self.elect()
+    # -- who runs, who leads -----------------------------------------------------
 
     def elect(self) -> None:
         """Reconsider soon, on a fresh stack: this is called from inside
-        endpoints' state transitions, which must not be re-entered."""
+        endpoints' state changes, which must not be re-entered."""
         if self.running and self._pending is None:
             self._pending = self._clock.callLater(0, self._elect)
 
@@ -147,18 +118,7 @@ class EndpointPool(Service):
             self._switch(leader)
             if not self.running:
                 return
-        if self.hot:
-            needed = list(endpoints)
-        else:
-            # Failover: walk by priority (without failback: from the leader
-            # on), running each endpoint, until one that is ready, or, when
-            # none is, one that is still hopeful (not failing).
-            start = 0 if failback or self.leader is None else endpoints.index(self.leader)
-            needed = []
-            for endpoint in endpoints[start:] + endpoints[:start]:
-                needed.append(endpoint)
-                if endpoint.ready or (not ready and endpoint.state not in ("reconnecting", "failed")):
-                    break
+        needed = list(endpoints) if self.hot else self._failover_walk(ready)
         # Each start or park publishes events, and a subscriber may stop the
         # feed from its callback: check before every step.
         for endpoint in needed:
@@ -176,16 +136,22 @@ class EndpointPool(Service):
             if endpoint not in needed and endpoint.running:
                 endpoint.park(f"{self.leader.name if self.leader else 'another endpoint'} carries the feed")
 
+    def _failover_walk(self, ready: list[FeedEndpoint]) -> list[FeedEndpoint]:
+        """Walk by priority (without failback: from the leader on), running each
+        endpoint, until one that is ready, or, when none is, one that is still
+        hopeful (not failing)."""
+        endpoints = self.endpoints
+        start = 0 if self.config.failback or self.leader is None else endpoints.index(self.leader)
+        needed = []
+        for endpoint in endpoints[start:] + endpoints[:start]:
+            needed.append(endpoint)
+            if endpoint.ready or (not ready and endpoint.state not in ("reconnecting", "failed")):
+                break
+        return needed
+
     def _switch(self, new: FeedEndpoint) -> None:
         old, self.leader = self.leader, new
         self.switches += 1
-        reason = f"took over from {old.name}" if old is not None else "first leader"
-        self.log.info("{new} leads ({reason})", new=new.name, reason=reason)
-        now = self._clock.seconds()
-        self.publish(Connection(venue=self._venue, recv_ts=now, endpoint=new.name, state="leader",
-                                url=new.config.url, reason=reason))
-        session = new.session
-        if session is not None:
-            # The consumer's books came from elsewhere (or nowhere): restate.
-            for event in session.books.current_all(now):
-                self.publish(event)
+        self.log.info("{new} leads ({reason})", new=new.name,
+                      reason=f"took over from {old.name}" if old is not None else "first leader")
+        self._on_leader(new, old)

@@ -1,9 +1,11 @@
 """The thin Autobahn edge: moves frames between the socket and a connector.
 
-No logic lives here.  ``onOpen`` asks the connector (the endpoint) for the
-function that takes this connection's messages; the per-message path is one
-call.  Autobahn may call ``onClose`` without ``onOpen`` (refused handshake),
-which the connector must accept.
+No logic lives here.  ``onOpen`` asks the connector (``IConnector``, the
+endpoint) for the function that takes this connection's messages; the
+per-message path is one call.  Autobahn may call ``onClose`` without
+``onOpen`` (a refused handshake), which the connector accepts.  The endpoint
+uses three verbs of this protocol only (``send``, ``close``, ``abort``), so a
+test can stand in for it with no socket.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from twisted.python.failure import Failure
+
+from gfws.config import ConnectionConfig
 
 
 def disable_nagle(transport: Any) -> bool:
@@ -26,6 +31,7 @@ def disable_nagle(transport: Any) -> bool:
 
 class FeedClientProtocol(WebSocketClientProtocol):
     _deliver: Optional[Callable[[bytes, bool], None]] = None
+    _cause: Optional[Failure] = None
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -47,14 +53,39 @@ class FeedClientProtocol(WebSocketClientProtocol):
             self.onMessage(b"".join(self.message_data), self.message_is_binary)
         self.message_data = None
 
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._cause = reason  # the transport's own words (TLS checks say which failed)
+        super().connectionLost(reason)
+
     def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
         self._deliver = None
-        self.factory.connector.connection_closed(self, wasClean, code, reason)
+        self.factory.connector.connection_closed(self, code, reason, wasClean, self._cause)
+
+    # -- the three verbs the endpoint uses ----------------------------------
+
+    def send(self, payload: bytes) -> None:
+        if self.state == self.STATE_OPEN:  # not while closing
+            self.sendMessage(payload)
+
+    def close(self, code: int, reason: str) -> None:
+        self.sendClose(code, reason)
+
+    def abort(self) -> None:
+        self.dropConnection(abort=True)
 
 
 class FeedClientFactory(WebSocketClientFactory):
     protocol = FeedClientProtocol
+    noisy = False  # the endpoint's connection events say it better
 
-    def __init__(self, connector: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.connector = connector
+    def __init__(self, url: str, connection: ConnectionConfig) -> None:
+        super().__init__(url=url)
+        self.connector: Any = None  # set by the endpoint that uses this factory
+        self.setProtocolOptions(
+            openHandshakeTimeout=connection.open_handshake_timeout,
+            closeHandshakeTimeout=connection.close_handshake_timeout,
+            autoPingInterval=connection.auto_ping_interval,
+            autoPingTimeout=connection.auto_ping_timeout,
+            maxMessagePayloadSize=connection.max_message_size,
+            maxFramePayloadSize=connection.max_message_size,
+        )

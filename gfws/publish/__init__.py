@@ -3,4 +3,4 @@
 from gfws.publish.bus import Publisher
 from gfws.publish.jsonl import JsonlSink
 
-__all__ = ["Publisher", "JsonlSink"]
+__all__ = ["JsonlSink", "Publisher"]

@@ -6,15 +6,22 @@ events in batches: the first event of a batch schedules one flush for the
 end of the current reactor turn, so a burst of WebSocket frames read
 together becomes one write; a full batch is flushed at once.  Nothing here
 creates a Deferred, task or thread per event.
+
+A sink's ``flush`` and ``close`` may return a Deferred (a broker's write is
+not done when the call returns).  A flush is not waited for: the next batch
+goes out on the next turn regardless, and a failure is logged and counted.
+``close`` waits for every sink's close and returns a Deferred for that.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Optional
+from collections.abc import Callable
 
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from gfws.events import EVENT_TYPES, Event
 from gfws.interfaces import IEventSink
@@ -32,7 +39,7 @@ class Publisher:
         self._dispatch: dict[type, tuple[Subscriber, ...]] = {cls: () for cls in EVENT_TYPES.values()}
         self._sinks: list[IEventSink] = []
         self._pending: list[Event] = []
-        self._flush_call: Optional[IDelayedCall] = None
+        self._flush_call: IDelayedCall | None = None
         self._published: Counter[type] = Counter()
         self.subscriber_errors = 0
         self.sink_errors = 0
@@ -92,7 +99,12 @@ class Publisher:
                 self._flush_call = self._clock.callLater(0, self.flush)
 
     def flush(self) -> None:
-        """Hand the pending batch to every sink and flush them."""
+        """Hand the pending batch to every sink and flush them.
+
+        A sink's flush that returns a Deferred is not waited for; its failure
+        is logged and counted in ``sink_errors``.  One sink failing never
+        keeps the batch from the others.
+        """
         if self._flush_call is not None:
             if self._flush_call.active():
                 self._flush_call.cancel()
@@ -102,17 +114,38 @@ class Publisher:
             try:
                 if batch:
                     sink.write(batch)
-                sink.flush()
+                flushed = sink.flush()
             except Exception:
                 self.sink_errors += 1
                 self.log.failure("sink {sink!r} failed to take {n} events", sink=sink, n=len(batch))
+                continue
+            if isinstance(flushed, Deferred):
+                flushed.addErrback(self._sink_failed, sink, "flush")
 
-    def close(self) -> None:
-        """Flush what is pending, then close every sink."""
+    def close(self) -> Deferred[None]:
+        """Flush what is pending, then close every sink.
+
+        The Deferred returned fires (with None, never with a failure) once
+        every sink's close has finished, at once for sinks that close
+        synchronously, when its Deferred fires for those that return one.  A
+        failed close is logged and counted in ``sink_errors``; the other sinks
+        are closed all the same.
+        """
         self.flush()
-        for sink in self._sinks:
+        closing: list[Deferred[None]] = []
+        sinks, self._sinks = self._sinks, []  # closed sinks are forgotten (a restart adds new ones)
+        for sink in sinks:
             try:
-                sink.close()
+                closed = sink.close()
             except Exception:
-                self.sink_errors += 1
-                self.log.failure("sink {sink!r} failed to close", sink=sink)
+                self._sink_failed(Failure(), sink, "close")
+                continue
+            if isinstance(closed, Deferred):
+                closing.append(closed.addErrback(self._sink_failed, sink, "close"))
+        done: Deferred[None] = DeferredList(closing, consumeErrors=True).addCallback(lambda _: None)
+        return done
+
+    def _sink_failed(self, failure: Failure, sink: IEventSink, what: str) -> None:
+        """Count and log a sink's failure to ``what`` (flush, close); it goes no further."""
+        self.sink_errors += 1
+        self.log.failure("sink {sink!r} failed to {what}", failure, sink=sink, what=what)

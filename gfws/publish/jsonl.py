@@ -7,9 +7,10 @@ Decimals are written as fixed-point strings keeping the pair's precision
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import IO, Any, Sequence
+from typing import IO, Any
 
 import msgspec
 import orjson
@@ -29,7 +30,7 @@ def encode_event(event: Event) -> bytes:
     """One event as a JSON object (no newline)."""
     data = msgspec.to_builtins(event, builtin_types=(Decimal,))
     data["recv_ts"] = (
-        datetime.fromtimestamp(event.recv_ts, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        datetime.fromtimestamp(event.recv_ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     )
     return orjson.dumps(data, default=_decimal_text)
 

@@ -9,6 +9,10 @@ Three signals, each with its own limit:
 * per subscription: the last item seen per (channel, symbol), with a limit per
   channel (0 turns it off: a quiet pair may not trade for minutes).
 The hot path only stores receive times; this object reads them.
+
+A check that runs late (the reactor itself stalled: a slow subscriber, a GC
+pause) judges nothing: what arrived meanwhile is still waiting in the socket
+and is read before the next check, which judges as usual.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class LivenessMonitor:
         self.check_interval = check_interval or max(0.05, min(1.0, min(limits) / 4))
         self.last_data = clock.seconds()
         self._last_ping = clock.seconds()
+        self._last_check = clock.seconds()
         self._ping_outstanding: Optional[float] = None
         self._ping_queued = False
         self._loop = LoopingCall(self.check)
@@ -56,7 +61,7 @@ class LivenessMonitor:
 
     def start(self) -> None:
         now = self._clock.seconds()
-        self.last_data = self._last_ping = now
+        self.last_data = self._last_ping = self._last_check = now
         self._loop.start(self.check_interval, now=False)
 
     def stop(self) -> None:
@@ -78,22 +83,32 @@ class LivenessMonitor:
             for symbol in symbols:
                 seen[symbol] = now
 
+    def _verdict(self, now: float) -> Optional[str]:
+        silent = now - self.last_data
+        if silent > self.data_timeout:
+            return f"no data for {silent:.1f}s (limit {self.data_timeout:g}s)"
+        if self._ping_outstanding is not None:
+            waited = now - self._ping_outstanding
+            if waited > self.ping_timeout:
+                return f"no pong for {waited:.1f}s (limit {self.ping_timeout:g}s)"
+        return None
+
     def check(self) -> None:
         if self.dead:
             return
         now = self._clock.seconds()
-        silent = now - self.last_data
-        if silent > self.data_timeout:
-            return self._die(f"no data for {silent:.1f}s (limit {self.data_timeout:g}s)")
-        if self._ping_outstanding is not None:
-            waited = now - self._ping_outstanding
-            if waited > self.ping_timeout:
-                return self._die(f"no pong for {waited:.1f}s (limit {self.ping_timeout:g}s)")
-        elif not self._ping_queued and now - self._last_ping >= self.ping_interval:
+        late = now - self._last_check > 2 * self.check_interval
+        self._last_check = now
+        if self._ping_outstanding is None and not self._ping_queued and now - self._last_ping >= self.ping_interval:
             # The pong is due from when the ping leaves the request throttle.
             self._ping_queued = True
             self._last_ping = now
             self._send_ping(self._ping_sent)
+        if late:
+            return  # the reactor stalled: read the socket first, judge next time
+        verdict = self._verdict(now)
+        if verdict is not None:
+            return self._die(verdict)
         for channel, limit in self._channel_timeouts.items():
             seen = self._seen[channel]
             for symbol in self._subscribed(channel):

@@ -6,4 +6,4 @@ from gfws.sim.market import DEFAULT_PAIRS, SimMarket, SimPair
 from gfws.sim.server import KrakenSimFactory, SimulatorService
 from gfws.sim.venue import SimVenue
 
-__all__ = ["DEFAULT_PAIRS", "SimMarket", "SimPair", "KrakenSimFactory", "SimVenue", "SimulatorService"]
+__all__ = ["DEFAULT_PAIRS", "KrakenSimFactory", "SimMarket", "SimPair", "SimVenue", "SimulatorService"]

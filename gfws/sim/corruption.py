@@ -10,19 +10,21 @@ faults on the same stream.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Optional
+from typing import Any
 
 import msgspec
 
+from gfws.sim.wire import rfc3339
+
 _encode = msgspec.json.encode
-DATA_CHANNELS = frozenset({"book", "ticker", "trade"})
 KINDS = ("drop", "duplicate", "reorder", "corrupt_checksum", "stale_timestamp", "malformed", "oversized",
          "invalid_utf8")
 """The faults, each a probability field of ``MessageFaults``, drawn in this order."""
 
 
-def parse_message_faults(text: str) -> "MessageFaults":
+def parse_message_faults(text: str) -> MessageFaults:
     """``drop=0.01,duplicate=0.02,seed=3`` (for ``twistd gfws-sim --message-faults``)."""
     known = {f.name for f in fields(MessageFaults)}
     values: dict[str, Any] = {}
@@ -57,12 +59,12 @@ class MessageFaults:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
-        self._held: Optional[bytes] = None
+        self._held: bytes | None = None
         self.counts: dict[str, int] = {}
         if sum(getattr(self, kind) for kind in KINDS) > 1:
             raise ValueError("message fault probabilities add up to more than 1")
 
-    def _pick(self) -> Optional[str]:
+    def _pick(self) -> str | None:
         r = self._rng.random()
         for name in KINDS:
             p = getattr(self, name)
@@ -82,8 +84,6 @@ class MessageFaults:
         if fault == "corrupt_checksum" and "checksum" in item:
             item["checksum"] ^= 1
         if fault == "stale_timestamp" and "timestamp" in item:
-            from gfws.sim.session import rfc3339
-
             item["timestamp"] = rfc3339(now - self.stale_by)
         payload = _encode(message)
         if fault == "malformed":

@@ -10,8 +10,9 @@ Tests call the same methods directly on ``SimulatorService`` and ``SimVenue``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -20,7 +21,9 @@ from gfws.sim.server import SimulatorService
 LASTING = ("refuse", "refuse-http", "stall", "stall-pings", "drop-acks", "maintenance", "restart")
 INSTANT = ("close",)
 KINDS = LASTING + INSTANT
-_SYNTAX = re.compile(r"^(?P<kind>[a-z-]+)@(?P<at>[\d.]+)(\+(?P<duration>[\d.]+))?(/(?P<every>[\d.]+))?(#(?P<gate>\d+))?$")
+_SYNTAX = re.compile(
+    r"^(?P<kind>[a-z-]+)@(?P<at>[\d.]+)(\+(?P<duration>[\d.]+))?(/(?P<every>[\d.]+))?(#(?P<gate>\d+))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class Fault:
     kind: str
     at: float
     duration: float = 0.0
-    every: Optional[float] = None
+    every: float | None = None
     gate: int = 0
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 from bisect import bisect_left, insort
 from dataclasses import dataclass
-from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -72,10 +71,10 @@ class SideBook:
             insort(self._keys, key)
         self.lots[ticks] = lots
 
-    def best(self) -> Optional[int]:
+    def best(self) -> int | None:
         return self._ticks(self._keys[0]) if self._keys else None
 
-    def worst(self) -> Optional[int]:
+    def worst(self) -> int | None:
         return self._ticks(self._keys[-1]) if self._keys else None
 
     def at(self, rank: int) -> int:
@@ -132,7 +131,7 @@ class SymbolMarket:
             return self._lot_scale * self.rng.choice((1, 2, 5)) // 10
         return max(1, int(self._lot_scale * self.rng.uniform(0.0001, 5)))
 
-    def step(self) -> Optional[SimTrade]:
+    def step(self) -> SimTrade | None:
         """One random change to the book; sometimes a trade."""
         r = self.rng.random()
         side = self.bids if self.rng.random() < 0.5 else self.asks
@@ -163,7 +162,7 @@ class SymbolMarket:
         self._refill(book)
         trade = SimTrade(self.next_trade_id, taker, ticks, lots, "market" if self.rng.random() < 0.6 else "limit")
         self.next_trade_id += 1
-        self.trades = (self.trades + [trade])[-50:]
+        self.trades = [*self.trades[-49:], trade]
         self.volume_lots += lots
         self.notional += ticks * lots
         self.last_ticks = ticks
@@ -188,6 +187,6 @@ class SimMarket:
         self.pairs = {p.symbol: p for p in pairs}
         self.symbols = {p.symbol: SymbolMarket(p, seed) for p in pairs}
 
-    def step(self) -> dict[str, Optional[SimTrade]]:
+    def step(self) -> dict[str, SimTrade | None]:
         """Advance each pair once; returns each pair's trade, if any."""
         return {symbol: market.step() for symbol, market in self.symbols.items()}

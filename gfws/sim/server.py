@@ -9,7 +9,7 @@ nothing sent; optionally still answering pings), drop or delay acks, restart.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
@@ -17,11 +17,13 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
 
+from gfws.sim.gate import GateFaults
 from gfws.sim.session import SimSession
-from gfws.sim.venue import GateFaults, SimVenue
+from gfws.sim.venue import SimVenue
+
 
 class KrakenSimProtocol(WebSocketServerProtocol):
-    session: Optional[SimSession] = None
+    session: SimSession | None = None
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -41,9 +43,10 @@ class KrakenSimProtocol(WebSocketServerProtocol):
 
     def onOpen(self) -> None:
         gate = self.factory.gate
-        self.session = gate.venue.connect(self._send, gate)
+        self.session = gate.venue.connect(self._send_frame, gate)
 
-    def _send(self, payload: bytes) -> None:
+    def _send_frame(self, payload: bytes) -> None:
+        # Not ``_send``: Autobahn's own ``_send()`` drains its queue of chopped writes.
         if self.state == self.STATE_OPEN:  # not while closing or dropped
             self.sendMessage(payload, False)
 
@@ -51,7 +54,7 @@ class KrakenSimProtocol(WebSocketServerProtocol):
         if self.session is not None:
             self.session.request_received(payload)
 
-    def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         if self.session is not None:
             self.factory.gate.venue.disconnect(self.session)
             self.session = None
@@ -60,7 +63,7 @@ class KrakenSimProtocol(WebSocketServerProtocol):
 class KrakenSimFactory(WebSocketServerFactory):
     protocol = KrakenSimProtocol
 
-    def __init__(self, gate: "SimulatorService", url: str = "ws://127.0.0.1/v2") -> None:
+    def __init__(self, gate: SimulatorService, url: str = "ws://127.0.0.1/v2") -> None:
         super().__init__(url)
         self.gate = gate
         self.noisy = False
@@ -92,13 +95,13 @@ class SimulatorService(Service, GateFaults):
         self.tls = tls  # an IOpenSSLContextFactory: serve wss:// instead of ws://
         self._reactor = reactor
         self._listening: Any = None
-        self.port: Optional[int] = None
+        self.port: int | None = None
         self.factory = KrakenSimFactory(self)
         self.protocols: set[KrakenSimProtocol] = set()
         self._close_waiters: list[Deferred[None]] = []
         self._restart_call: Any = None
         GateFaults.__init__(self)
-        self.refuse: Optional[str] = None  # "tcp": not listening; "http": handshake answered 503
+        self.refuse: str | None = None  # "tcp": not listening; "http": handshake answered 503
 
     @property
     def url(self) -> str:
@@ -112,7 +115,7 @@ class SimulatorService(Service, GateFaults):
         self.venue.retain()
         self.log.info("Kraken v2 simulator listening on {url}", url=self.url)
 
-    def stopService(self) -> "Deferred[Any]":
+    def stopService(self) -> Deferred[Any]:
         super().stopService()
         self.venue.release()
         if self._restart_call is not None and self._restart_call.active():
@@ -127,7 +130,7 @@ class SimulatorService(Service, GateFaults):
             self._listening = self._reactor.listenTCP(port, self.factory, interface=self.interface)
         self.port = self._listening.getHost().port
 
-    def _stop_listening(self) -> "Deferred[Any]":
+    def _stop_listening(self) -> Deferred[Any]:
         if self._listening is None:
             return succeed(None)
         listening, self._listening = self._listening, None
@@ -135,7 +138,7 @@ class SimulatorService(Service, GateFaults):
 
     # -- faults -----------------------------------------------------------
 
-    def close_all(self) -> "Deferred[None]":
+    def close_all(self) -> Deferred[None]:
         """Drop every client connection at once, without a close frame."""
         if not self.protocols:
             return succeed(None)
@@ -168,7 +171,7 @@ class SimulatorService(Service, GateFaults):
                 protocol.transport.resumeProducing()
         self.stalled = None
 
-    def refuse_connections(self, mode: str = "tcp") -> "Deferred[Any]":
+    def refuse_connections(self, mode: str = "tcp") -> Deferred[Any]:
         """``tcp``: stop listening (connection refused); ``http``: answer the
         WebSocket handshake with 503.  Existing connections stay."""
         if mode not in ("tcp", "http"):
@@ -181,7 +184,7 @@ class SimulatorService(Service, GateFaults):
             self._listen()
         self.refuse = None
 
-    def restart(self, downtime: float = 1.0) -> "Deferred[Any]":
+    def restart(self, downtime: float = 1.0) -> Deferred[Any]:
         """Drop everyone, stop listening, and listen again after ``downtime``."""
         d = DeferredList([self._stop_listening(), self.close_all()])
 

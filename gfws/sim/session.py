@@ -10,51 +10,40 @@ acks: those are the faults tests inject.
 
 from __future__ import annotations
 
-import zlib
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import msgspec
+from twisted.internet.interfaces import IReactorTime
 
-from gfws.sim.corruption import DATA_CHANNELS
-from gfws.sim.market import SimTrade, SymbolMarket
-
-if TYPE_CHECKING:
-    from gfws.sim.venue import GateFaults
-    from gfws.sim.venue import SimVenue
-
-BOOK_DEPTHS = (10, 25, 100, 500, 1000)
-CHECKSUM_LEVELS = 10
+from gfws.sim.gate import GateFaults
+from gfws.sim.market import SimMarket, SimTrade, SymbolMarket
+from gfws.sim.wire import BOOK_DEPTHS, CHECKSUM_LEVELS, DATA_CHANNELS, rfc3339, view_checksum, wire_number
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
 
-def wire_number(units: int, decimals: int) -> msgspec.Raw:
-    """A JSON number for ``units * 10**-decimals`` with trailing zeros
-    trimmed as Kraken sends them (``4.0``, ``0.001``, ``29430.2``)."""
-    sign = "-" if units < 0 else ""
-    digits = str(abs(units)).rjust(decimals + 1, "0")
-    whole, frac = (digits[:-decimals], digits[-decimals:]) if decimals else (digits, "")
-    return msgspec.Raw(f"{sign}{whole}.{frac.rstrip('0') or '0'}".encode())
+class SessionVenue(Protocol):
+    """What a session uses of its venue (``SimVenue`` is the one there is):
+    typed here so that the session need not import the venue that makes it."""
 
+    clock: IReactorTime
+    market: SimMarket
+    refused_symbols: set[str]
+    corrupt_checksums: set[str]
 
-def rfc3339(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    def ticker(self, market: SymbolMarket) -> dict[str, Any]: ...
 
+    def trade(self, market: SymbolMarket, trade: SimTrade) -> dict[str, Any]: ...
 
-def view_checksum(asks: list[tuple[int, int]], bids: list[tuple[int, int]]) -> int:
-    """Kraken's CRC32 over the top 10 asks then bids, from integer steps."""
-    text = "".join(f"{t}{q}" for t, q in asks[:CHECKSUM_LEVELS]) + "".join(
-        f"{t}{q}" for t, q in bids[:CHECKSUM_LEVELS]
-    )
-    return zlib.crc32(text.encode("ascii"))
+    def instruments(self) -> dict[str, Any]: ...
 
 
 class _BookView:
     """What one subscriber has been sent of one book (top ``depth``)."""
 
-    __slots__ = ("depth", "bids", "asks")
+    __slots__ = ("asks", "bids", "depth")
 
     def __init__(self, depth: int) -> None:
         self.depth = depth
@@ -65,7 +54,9 @@ class _BookView:
 class SimSession:
     """One client connection's subscriptions and what it has been sent."""
 
-    def __init__(self, venue: "SimVenue", gate: "GateFaults", send: Callable[[bytes], None], connection_id: int) -> None:
+    def __init__(
+        self, venue: SessionVenue, gate: GateFaults, send: Callable[[bytes], None], connection_id: int
+    ) -> None:
         self.venue = venue
         self.gate = gate
         self._send = send
@@ -113,10 +104,10 @@ class SimSession:
         try:
             request = _decode(payload)
         except msgspec.DecodeError:
-            self.send({"error": "EGeneral:Invalid arguments", "success": False, "time_in": time_in, "time_out": time_in})
-            return
+            request = None
         if not isinstance(request, dict):
-            self.send({"error": "EGeneral:Invalid arguments", "success": False, "time_in": time_in, "time_out": time_in})
+            error = "EGeneral:Invalid arguments"
+            self.send({"error": error, "success": False, "time_in": time_in, "time_out": time_in})
             return
         method = request.get("method")
         req_id = request.get("req_id")
@@ -131,10 +122,8 @@ class SimSession:
         elif method in ("subscribe", "unsubscribe"):
             self._subscription(method, request.get("params"), req_id, time_in)
         else:
-            self.send(self._stamp(
-                {"error": f"EGeneral:Invalid arguments:method {method}", "method": method, "success": False, "req_id": req_id},
-                time_in,
-            ))
+            error = f"EGeneral:Invalid arguments:method {method}"
+            self.send(self._stamp({"error": error, "method": method, "success": False, "req_id": req_id}, time_in))
 
     def _over_rate(self) -> bool:
         """The gate's message-rate limit (a token bucket per connection)."""
@@ -156,10 +145,14 @@ class SimSession:
         message["time_out"] = rfc3339(self.venue.clock.seconds())
         return message
 
-    def _refuse(self, method: str, error: str, req_id: Any, time_in: str, symbol: Optional[str] = None) -> None:
+    def _refuse(self, method: str, error: str, req_id: Any, time_in: str, symbol: str | None = None) -> None:
         message: dict[str, Any] = {"error": error, "method": method, "success": False, "req_id": req_id}
         if symbol is not None:
             message["symbol"] = symbol
+        self.send(self._stamp(message, time_in), ack=True)
+
+    def _succeed(self, method: str, result: dict[str, Any], req_id: Any, time_in: str) -> None:
+        message = {"method": method, "result": result, "success": True, "req_id": req_id}
         self.send(self._stamp(message, time_in), ack=True)
 
     def _subscription(self, method: str, params: Any, req_id: Any, time_in: str) -> None:
@@ -189,21 +182,23 @@ class SimSession:
             else:
                 self._unsubscribe(channel, symbol, req_id, time_in)
 
+    def _table(self, channel: str) -> Any:
+        """What this session has subscribed of ``channel``: symbols (a set) or symbol -> details (a dict)."""
+        return self.books if channel == "book" else self.tickers if channel == "ticker" else self.trades
+
     def _subscribe(
         self, channel: str, market: SymbolMarket, depth: int, trigger: str, snapshot: bool, req_id: Any, time_in: str
     ) -> None:
         symbol = market.pair.symbol
-        already = (
-            symbol in self.books if channel == "book" else symbol in self.tickers if channel == "ticker" else symbol in self.trades
-        )
-        if already:
+        table = self._table(channel)
+        if symbol in table:
             return self._refuse("subscribe", "Already subscribed", req_id, time_in, symbol)
         result: dict[str, Any] = {"channel": channel, "snapshot": snapshot, "symbol": symbol}
         if channel == "book":
             result["depth"] = depth
         if channel == "ticker":
             result["event_trigger"] = trigger
-        self.send(self._stamp({"method": "subscribe", "result": result, "success": True, "req_id": req_id}, time_in), ack=True)
+        self._succeed("subscribe", result, req_id, time_in)
         if channel == "book":
             view = self.books[symbol] = _BookView(depth)
             self._send_book(market, view, snapshot=True)
@@ -218,7 +213,7 @@ class SimSession:
                 self.send({"channel": "trade", "type": "snapshot", "data": data})
 
     def _unsubscribe(self, channel: str, symbol: str, req_id: Any, time_in: str) -> None:
-        table: Any = self.books if channel == "book" else self.tickers if channel == "ticker" else self.trades
+        table = self._table(channel)
         if symbol not in table:
             return self._refuse("unsubscribe", "Subscription Not Found", req_id, time_in, symbol)
         result: dict[str, Any] = {"channel": channel, "symbol": symbol}
@@ -228,7 +223,7 @@ class SimSession:
             table.discard(symbol)
         else:
             del table[symbol]
-        self.send(self._stamp({"method": "unsubscribe", "result": result, "success": True, "req_id": req_id}, time_in), ack=True)
+        self._succeed("unsubscribe", result, req_id, time_in)
 
     def _instrument(self, method: str, req_id: Any, time_in: str) -> None:
         if method == "subscribe" and self.instrument:
@@ -237,13 +232,13 @@ class SimSession:
             return self._refuse(method, "Subscription Not Found", req_id, time_in)
         self.instrument = method == "subscribe"
         result = {"channel": "instrument", "snapshot": True} if self.instrument else {"channel": "instrument"}
-        self.send(self._stamp({"method": method, "result": result, "success": True, "req_id": req_id}, time_in), ack=True)
+        self._succeed(method, result, req_id, time_in)
         if self.instrument:
             self.send({"channel": "instrument", "type": "snapshot", "data": self.venue.instruments()})
 
     # -- market data ------------------------------------------------------
 
-    def market_moved(self, symbol: str, market: SymbolMarket, trade: Optional[SimTrade]) -> None:
+    def market_moved(self, symbol: str, market: SymbolMarket, trade: SimTrade | None) -> None:
         view = self.books.get(symbol)
         if view is not None:
             self._send_book(market, view, snapshot=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from twisted.application.service import MultiService
 from twisted.python import usage
@@ -20,7 +20,7 @@ class Options(usage.Options):
         "Kraken v2 client at ws://HOST:PORT/v2. Several ports give several "
         "endpoints (gates) onto the same market, each with its own faults."
     )
-    optParameters = [
+    optParameters: ClassVar[list[list[Any]]] = [
         ["port", "p", "8765", "TCP port(s) to listen on, comma-separated (0: any free port)."],
         ["interface", "i", "127.0.0.1", "Address to listen on."],
         ["seed", "s", 1, "Seed of the simulated market (same seed, same market).", int],
@@ -31,7 +31,9 @@ class Options(usage.Options):
          "stale_timestamp=0.01,malformed=0.01,oversized=0.001,invalid_utf8=0.001,seed=1."],
         ["msg-rate", None, 0.0, "Requests per second per connection before 'Exceeded msg rate' (0: no limit).", float],
     ]
-    optFlags = [["drop-acks", None, "Never answer subscribe/unsubscribe (the subscriptions still happen)."]]
+    optFlags: ClassVar[list[list[str | None]]] = [
+        ["drop-acks", None, "Never answer subscribe/unsubscribe (the subscriptions still happen)."],
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,7 +68,9 @@ class Options(usage.Options):
                 raise usage.UsageError(f"--message-faults: {e}") from None
         for fault in self["faults"]:
             if fault.gate >= len(self["ports"]):
-                raise usage.UsageError(f"--fault {fault.kind}: gate #{fault.gate} needs {fault.gate + 1} ports in --port")
+                raise usage.UsageError(
+                    f"--fault {fault.kind}: gate #{fault.gate} needs {fault.gate + 1} ports in --port"
+                )
 
 
 class SimulatorRoot(MultiService):

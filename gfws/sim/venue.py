@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from gfws.sim.gate import GateFaults
 from gfws.sim.market import SimMarket, SimTrade, SymbolMarket
-from gfws.sim.session import SimSession, rfc3339, wire_number
+from gfws.sim.session import SimSession
+from gfws.sim.wire import rfc3339, wire_number
 
-if TYPE_CHECKING:
-    from gfws.sim.corruption import MessageFaults
+__all__ = ["API_VERSION", "VERSION", "GateFaults", "SimVenue"]
 
 API_VERSION = "v2"
 VERSION = "2.0.10"
-
-
-class GateFaults:
-    """The faults a gate (listening endpoint) can have, all off.
-
-    ``SimulatorService`` is one; sessions made without a server (tests
-    driving ``SimSession`` directly) get a plain instance.
-    """
-
-    def __init__(self, message_faults: Optional["MessageFaults"] = None) -> None:
-        self.stalled: Optional[str] = None  # "silent": nothing at all; "pings": pongs only
-        self.drop_acks = False
-        self.ack_delay = 0.0
-        self.msg_rate = 0.0  # requests per second per connection; more get "Exceeded msg rate"
-        self.message_faults = message_faults  # seeded faults on data messages
 
 
 class SimVenue:
@@ -41,8 +28,8 @@ class SimVenue:
 
     def __init__(
         self,
-        market: Optional[SimMarket] = None,
-        clock: Optional[IReactorTime] = None,
+        market: SimMarket | None = None,
+        clock: IReactorTime | None = None,
         interval: float = 0.05,
         heartbeat_interval: float = 1.0,
         seed: int = 1,
@@ -88,7 +75,7 @@ class SimVenue:
 
     # -- sessions ---------------------------------------------------------
 
-    def connect(self, send: Callable[[bytes], None], gate: Optional[GateFaults] = None) -> SimSession:
+    def connect(self, send: Callable[[bytes], None], gate: GateFaults | None = None) -> SimSession:
         session = SimSession(self, gate or self.default_gate, send, self._ids.getrandbits(64))
         self.sessions.append(session)
         session.send({"channel": "status", "type": "update", "data": [self.status(session)]})
@@ -134,7 +121,12 @@ class SimVenue:
     # -- message bodies ---------------------------------------------------
 
     def status(self, session: SimSession) -> dict[str, Any]:
-        return {"api_version": API_VERSION, "connection_id": session.connection_id, "system": self.system, "version": VERSION}
+        return {
+            "api_version": API_VERSION,
+            "connection_id": session.connection_id,
+            "system": self.system,
+            "version": VERSION,
+        }
 
     def instruments(self) -> dict[str, Any]:
         assets: dict[str, dict[str, Any]] = {}

@@ -8,7 +8,8 @@ exact Decimals and wrong shapes are rejected in the same pass.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import msgspec
 from zope.interface import implementer
@@ -29,24 +30,29 @@ from gfws.messages import (
     VenueMessage,
 )
 from gfws.venues.kraken import checksum
+from gfws.venues.kraken import options as _options
+from gfws.venues.kraken import symbols as _symbols
+from gfws.venues.kraken.symbols import ASSET_ALIASES, normalize_symbol
+
+__all__ = ["ASSET_ALIASES", "KrakenV2Dialect", "normalize_symbol"]
 
 
 class _AckResult(msgspec.Struct, gc=False):
-    channel: Optional[str] = None
-    symbol: Optional[str] = None
+    channel: str | None = None
+    symbol: str | None = None
 
 
 class _Envelope(msgspec.Struct, gc=False):
-    channel: Optional[str] = None
-    method: Optional[str] = None
-    type: Optional[str] = None
+    channel: str | None = None
+    method: str | None = None
+    type: str | None = None
     data: msgspec.Raw = msgspec.Raw(b"")
-    sequence: Optional[Id] = None
-    req_id: Optional[int] = None
-    success: Optional[bool] = None
-    error: Optional[str] = None
-    symbol: Optional[str] = None
-    result: Optional[_AckResult] = None
+    sequence: Id | None = None
+    req_id: int | None = None
+    success: bool | None = None
+    error: str | None = None
+    symbol: str | None = None
+    result: _AckResult | None = None
 
 
 class _BookUpdate(msgspec.Struct, gc=False):
@@ -76,15 +82,6 @@ _DATA_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
 }
 _encode = msgspec.json.encode
 
-#: Kraken's legacy asset names (v1, REST) and the v2 names gfws uses.
-ASSET_ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
-
-
-def normalize_symbol(symbol: str) -> str:
-    """``XBT/USD`` -> ``BTC/USD``, ``XDG/EUR`` -> ``DOGE/EUR``; others unchanged."""
-    base, sep, quote = symbol.partition("/")
-    return f"{ASSET_ALIASES.get(base, base)}{sep}{ASSET_ALIASES.get(quote, quote)}"
-
 
 @implementer(IVenueDialect)
 class KrakenV2Dialect:
@@ -93,6 +90,11 @@ class KrakenV2Dialect:
     name = "kraken"
     channels = frozenset({"ticker", "trade", "book"})
     instrument_channel = "instrument"
+    # What a configuration may set, and how symbols are spelled: the config
+    # reader asks the dialect, so it knows no venue.
+    channel_options = _options.CHANNEL_OPTIONS
+    default_options = staticmethod(_options.default_options)
+    normalize_symbol = staticmethod(_symbols.normalize_symbol)
 
     def subscribe_request(
         self, channel: str, symbols: Sequence[str], options: Mapping[str, Any], req_id: int

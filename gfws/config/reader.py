@@ -1,0 +1,237 @@
+"""Reading a feed configuration: TOML, then one msgspec decode, then the checks
+no schema can express.
+
+Every problem becomes one line, ``{file}: {key.path}: expected ..., got ...``,
+before anything connects.  What a channel may set and how a symbol is spelled
+are the venue's business: the dialect is asked, so this module names no venue.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Protocol, cast
+
+import msgspec
+from autobahn.websocket.util import parse_url
+
+from gfws.config.errors import ConfigError, explain, problem
+from gfws.config.sections import (
+    BreakerConfig,
+    ConnectionConfig,
+    EndpointConfig,
+    FeedConfig,
+    IntegrityConfig,
+    LivenessConfig,
+    PoolConfig,
+    RateLimitConfig,
+    Section,
+    SimulatorConfig,
+    SinkConfig,
+    SubscriptionConfig,
+    expect,
+)
+from gfws.venues import VENUES, dialect_for
+
+
+class Vocabulary(Protocol):
+    """What the reader asks of a venue (a part of ``gfws.interfaces.IVenueDialect``)."""
+
+    @property
+    def channel_options(self) -> Mapping[str, Mapping[str, Callable[[Any], str | None]]]: ...
+
+    def default_options(self, channel: str) -> dict[str, Any]: ...
+
+    def normalize_symbol(self, symbol: str) -> str: ...
+
+
+Symbol = Annotated[str, expect('a "BASE/QUOTE" symbol such as "BTC/USD"', pattern=r"^[^/]+/[^/]+$")]
+
+
+class _Venue(Section, frozen=True, kw_only=True):
+    name: Annotated[str, expect(f"one of {list(VENUES)}")]
+
+
+class _Subscription(msgspec.Struct, frozen=True):
+    """The fixed keys of a ``[[subscriptions]]`` table; every other key is a
+    channel option, checked by the venue (so unknown fields are let through)."""
+
+    channel: str
+    symbols: Annotated[tuple[Symbol, ...], expect('a non-empty list of "BASE/QUOTE" symbols', min_length=1)]
+
+
+class _Document(Section, frozen=True, kw_only=True):
+    """The TOML file as written, before the checks that span keys."""
+
+    venue: Annotated[_Venue, expect(f"a [venue] table with name = one of {list(VENUES)}")]
+    endpoints: tuple[EndpointConfig, ...] = ()
+    subscriptions: tuple[_Subscription, ...] = ()
+    sinks: tuple[SinkConfig, ...] = ()
+    connection: ConnectionConfig = msgspec.field(default_factory=ConnectionConfig)
+    simulator: SimulatorConfig | None = None
+    pool: PoolConfig = msgspec.field(default_factory=PoolConfig)
+    breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
+    rate_limit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
+    liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
+    integrity: IntegrityConfig = msgspec.field(default_factory=IntegrityConfig)
+
+
+def is_loopback(host: str) -> bool:
+    """Plain ws:// is tolerated only where nobody else can listen in."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config(path: str) -> FeedConfig:
+    """Read and check ``path``; raise ConfigError naming what is wrong."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
+    """Check parsed TOML (or any dict of the same shape) into a FeedConfig."""
+    try:
+        document = msgspec.convert(data, _Document)
+    except msgspec.ValidationError as e:
+        raise explain(e, data, _Document, source) from None
+    if document.venue.name not in VENUES:
+        raise problem(source, "venue.name", f"one of {list(VENUES)}", document.venue.name)
+    dialect = cast(Vocabulary, dialect_for(document.venue.name))
+    if not document.endpoints and document.simulator is None:
+        raise ConfigError(f"{source}: endpoints: missing; expected at least one [[endpoints]] table with a url")
+    endpoints = _endpoints(document.endpoints, source)
+    if not document.subscriptions:
+        raise ConfigError(f"{source}: subscriptions: missing; expected at least one [[subscriptions]] table")
+    subscriptions = _subscriptions(document.subscriptions, data["subscriptions"], dialect, source)
+    for i, sink in enumerate(document.sinks):
+        _check_sink(sink, f"sinks[{i}]", source)
+    _check_connection(document.connection, source)
+    return FeedConfig(
+        source=source,
+        venue=document.venue.name,
+        endpoints=endpoints,
+        subscriptions=subscriptions,
+        sinks=document.sinks,
+        connection=document.connection,
+        simulator=document.simulator,
+        pool=document.pool,
+        breaker=document.breaker,
+        rate_limit=document.rate_limit,
+        liveness=document.liveness,
+        integrity=document.integrity,
+    )
+
+
+def _endpoints(endpoints: Sequence[EndpointConfig], source: str) -> tuple[EndpointConfig, ...]:
+    """Each endpoint checked and named; no two with one name; best priority first."""
+    base_dir = os.path.dirname(source)
+    checked = [_endpoint(e, f"endpoints[{i}]", base_dir, source) for i, e in enumerate(endpoints)]
+    names = [e.name for e in checked]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise problem(source, f"endpoints[{i}].name", "a name no other endpoint has", name)
+    return tuple(sorted(checked, key=lambda e: e.priority))
+
+
+def _endpoint(endpoint: EndpointConfig, where: str, base_dir: str, source: str) -> EndpointConfig:
+    """A usable URL, sent in the clear only where nobody can listen; CA file found."""
+    url = endpoint.url
+    try:
+        secure, host, port, _resource, _path, _params = parse_url(url)
+    except Exception:  # autobahn raises plain Exception for a bad URL
+        raise problem(source, f"{where}.url", "a ws:// or wss:// URL", url) from None
+    if not secure and not is_loopback(host) and not endpoint.allow_insecure:
+        expected = "wss:// (plain ws:// only to a loopback host, or with allow_insecure = true)"
+        raise problem(source, f"{where}.url", expected, url)
+    ca_bundle = endpoint.ca_bundle
+    if ca_bundle is not None:
+        # Relative to the config file, so a config and its CA file move together.
+        ca_bundle = os.path.join(base_dir, ca_bundle)
+        if not os.path.isfile(ca_bundle):
+            raise problem(source, f"{where}.ca_bundle", "a path to an existing PEM file", ca_bundle)
+    return msgspec.structs.replace(endpoint, name=endpoint.name or f"{host}:{port}", ca_bundle=ca_bundle)
+
+
+def _subscriptions(
+    subscriptions: Sequence[_Subscription], tables: list[dict[str, Any]], dialect: Vocabulary, source: str
+) -> tuple[SubscriptionConfig, ...]:
+    """Each subscription in the venue's terms; a symbol once per channel."""
+    checked = tuple(
+        _subscription(s, table, f"subscriptions[{i}]", dialect, source)
+        for i, (s, table) in enumerate(zip(subscriptions, tables, strict=True))
+    )
+    seen: dict[tuple[str, str], int] = {}
+    for i, sub in enumerate(checked):
+        for symbol in sub.symbols:
+            first = seen.setdefault((sub.channel, symbol), i)
+            if first != i:
+                expected = f"each symbol once per channel ({symbol} is also in subscriptions[{first}])"
+                raise problem(source, f"subscriptions[{i}].symbols", expected, list(sub.symbols))
+    return checked
+
+
+def _subscription(
+    sub: _Subscription, table: dict[str, Any], where: str, dialect: Vocabulary, source: str
+) -> SubscriptionConfig:
+    """The venue's channel, its checked options over its defaults, its symbol names."""
+    channel_options = dialect.channel_options
+    if sub.channel not in channel_options:
+        raise problem(source, f"{where}.channel", f"one of {sorted(channel_options)}", sub.channel)
+    allowed = channel_options[sub.channel]
+    options: dict[str, Any] = dialect.default_options(sub.channel)
+    for key in sorted(set(table) - set(_Subscription.__struct_fields__)):
+        if key not in allowed:
+            raise ConfigError(
+                f"{source}: {where}.{key}: not an option of the {sub.channel} channel; "
+                f"expected one of {sorted(allowed)}"
+            )
+        expected = allowed[key](table[key])
+        if expected is not None:
+            raise problem(source, f"{where}.{key}", expected, table[key])
+        options[key] = table[key]
+    return SubscriptionConfig(sub.channel, _symbols(sub.symbols, where, dialect, source), options)
+
+
+def _symbols(written: Sequence[str], where: str, dialect: Vocabulary, source: str) -> tuple[str, ...]:
+    """The venue's one name for each symbol, each once."""
+    symbols = [dialect.normalize_symbol(s) for s in written]
+    for i, symbol in enumerate(symbols):
+        first = symbols.index(symbol)
+        if first != i:
+            renamed = _renames(written[first], dialect) + _renames(written[i], dialect)
+            because = f"after {', '.join(dict.fromkeys(renamed))}: " if renamed else ""
+            expected = f"each symbol once ({because}symbols[{first}] is {symbol} too)"
+            raise problem(source, f"{where}.symbols[{i}]", expected, written[i])
+    return tuple(symbols)
+
+
+def _renames(symbol: str, dialect: Vocabulary) -> list[str]:
+    """What the venue renamed in ``symbol``, asset by asset (``OLD->NEW``)."""
+    parts = zip(symbol.split("/"), dialect.normalize_symbol(symbol).split("/"), strict=False)
+    return [f"{old}->{new}" for old, new in parts if old != new]
+
+
+def _check_sink(sink: SinkConfig, where: str, source: str) -> None:
+    """Fail now, not at the first event, when the file cannot be created."""
+    if sink.path != "-" and not os.path.isdir(os.path.dirname(os.path.abspath(sink.path))):
+        raise problem(source, f"{where}.path", "a file in an existing folder", sink.path)
+
+
+def _check_connection(connection: ConnectionConfig, source: str) -> None:
+    """A cap below the first delay would make the backoff shrink."""
+    if connection.backoff_cap < connection.backoff_initial:
+        raise problem(source, "connection.backoff_cap", "a number >= backoff_initial", connection.backoff_cap)

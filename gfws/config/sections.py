@@ -1,0 +1,147 @@
+"""The typed, frozen sections of a feed configuration.
+
+The types are the schema: msgspec decodes the TOML tables straight into these
+Structs (``forbid_unknown_fields``, so a misspelt key is an error), and the
+``Meta`` constraints say what a value must be.  ``extra={"expected": ...}``
+is the text the reader puts in an error line where the type alone would say
+too little.  Frozen, so a running feed cannot see its configuration change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+
+def expect(text: str, **constraints: Any) -> Meta:
+    """A constraint whose error line reads ``expected {text}``."""
+    return Meta(extra={"expected": text}, **constraints)
+
+
+Positive = Annotated[float, Meta(gt=0)]  # seconds, mostly
+SecondsOrOff = Annotated[float, expect("a number of seconds >= 0 (0: off)", ge=0)]
+Count = Annotated[int, Meta(gt=0)]
+
+
+class Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A TOML table: no unknown key, read-only.  Subclasses say ``kw_only=True``
+    themselves (msgspec does not inherit it): settings are passed by name."""
+
+
+class EndpointConfig(Section, frozen=True, kw_only=True):
+    """One venue URL; ``name`` empty means ``host:port`` (the reader fills it in)."""
+
+    name: str = ""
+    url: Annotated[str, expect("a ws:// or wss:// URL")]
+    priority: Annotated[int, expect("an integer (lower is preferred)")] = 1
+    allow_insecure: bool = False
+    ca_bundle: Annotated[str, expect("a path to a PEM file of CA certificates")] | None = None
+
+
+class SubscriptionConfig(msgspec.Struct, frozen=True):
+    """One channel for some symbols, with the final options (venue defaults
+    included), read-only so no session can change what another one sends."""
+
+    channel: str
+    symbols: tuple[str, ...]
+    options: Mapping[str, Any] = msgspec.field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        # Built by hand too (tests, tools): freeze whatever mapping was given.
+        if not isinstance(self.options, MappingProxyType):
+            msgspec.structs.force_setattr(self, "options", MappingProxyType(dict(self.options)))
+        if not isinstance(self.symbols, tuple):
+            msgspec.structs.force_setattr(self, "symbols", tuple(self.symbols))
+
+
+class SinkConfig(Section, frozen=True, kw_only=True):
+    type: Literal["jsonl"] = "jsonl"
+    path: Annotated[str, expect('a file path, or "-" for standard output')] = "-"
+
+
+class ConnectionConfig(Section, frozen=True, kw_only=True):
+    connect_timeout: Positive = 10.0
+    open_handshake_timeout: Positive = 10.0
+    close_handshake_timeout: Positive = 2.0
+    ack_timeout: Positive = 10.0
+    auto_ping_interval: Positive = 10.0
+    auto_ping_timeout: Positive = 5.0
+    max_message_size: Count = 1 << 20
+    backoff_initial: Positive = 1.0
+    backoff_factor: Annotated[float, Meta(ge=1)] = 2.0
+    backoff_cap: Positive = 60.0
+    backoff_reset_after: Positive = 30.0
+    connect_attempts: Count = 150
+    connect_window: Positive = 600.0
+    maintenance_reconnect_delay: Positive = 5.0
+    shutdown_timeout: Positive = 5.0
+
+
+class PoolConfig(Section, frozen=True, kw_only=True):
+    """How the endpoints of a feed share the work."""
+
+    mode: Literal["failover", "hot_standby"] = "failover"
+    failback: bool = True
+
+
+class BreakerConfig(Section, frozen=True, kw_only=True):
+    failure_threshold: Count = 5
+    recovery_time: Positive = 30.0
+
+
+class RateLimitConfig(Section, frozen=True, kw_only=True):
+    """Token bucket for outgoing requests, per connection."""
+
+    rate: Positive = 10.0  # requests per second
+    burst: Count = 20
+    exceeded_retry_delay: Positive = 2.0
+
+
+class IntegrityConfig(Section, frozen=True, kw_only=True):
+    """Duplicate window and time checks for incoming messages."""
+
+    duplicate_window: Count = 100_000  # keys remembered (trade ids, digests)
+    duplicate_max_age: Positive = 300.0  # seconds a key is remembered
+    max_message_age: SecondsOrOff = 0.0  # flag items whose venue time is older
+
+
+class LivenessConfig(Section, frozen=True, kw_only=True):
+    data_timeout: Positive = 10.0
+    ping_interval: Positive = 30.0
+    ping_timeout: Positive = 10.0
+    book: SecondsOrOff = 0.0  # per-subscription staleness limits
+    ticker: SecondsOrOff = 0.0
+    trade: SecondsOrOff = 0.0
+
+    @property
+    def channel_timeouts(self) -> dict[str, float]:
+        return {"book": self.book, "ticker": self.ticker, "trade": self.trade}
+
+
+class SimulatorConfig(Section, frozen=True, kw_only=True):
+    """Run the built-in venue simulator on loopback (the demo)."""
+
+    port: Annotated[int, expect("a port number 0-65535 (0: any free port)", ge=0, le=65535)] = 0
+    seed: int = 1
+    interval: Positive = 0.05
+
+
+class FeedConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """A whole feed, checked: what ``FeedService`` is built from."""
+
+    source: str
+    venue: str
+    endpoints: tuple[EndpointConfig, ...]
+    subscriptions: tuple[SubscriptionConfig, ...]
+    sinks: tuple[SinkConfig, ...]
+    connection: ConnectionConfig = msgspec.field(default_factory=ConnectionConfig)
+    simulator: SimulatorConfig | None = None
+    pool: PoolConfig = msgspec.field(default_factory=PoolConfig)
+    breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
+    rate_limit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
+    liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
+    integrity: IntegrityConfig = msgspec.field(default_factory=IntegrityConfig)

@@ -1,0 +1,60 @@
+"""The frame gate: what the venue sent twice, and what came out of order.
+
+Every data frame of one connection passes here before any handler sees it.
+A byte-identical data frame seen recently is a resend (by the venue or a
+proxy): counted, not published.  Sequence numbers, where the venue sends
+them, must grow by one: a regression is dropped, a gap is reported and the
+channel's subscriptions are renewed through ``on_gap``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from twisted.internet.interfaces import IReactorTime
+
+from gfws.integrity.dedup import RecentKeys
+from gfws.integrity.report import IntegrityReporter
+from gfws.integrity.sequence import SequenceTracker
+from gfws.messages import ChannelData
+
+DIGESTED = frozenset({"book", "ticker", "trade"})  # data whose frames carry a venue time
+
+
+class FrameGate:
+    def __init__(
+        self,
+        reporter: IntegrityReporter,
+        endpoint: str,
+        clock: IReactorTime,
+        on_gap: Callable[[str], None],
+        window: int = 100_000,
+        max_age: float = 300.0,
+    ) -> None:
+        self._reporter = reporter
+        self._endpoint = endpoint
+        self._on_gap = on_gap
+        self.digests = RecentKeys(window, max_age, clock)
+        self.sequences = SequenceTracker()
+
+    def admit(self, message: ChannelData, recv_ts: float) -> bool:
+        """False drops the message (already counted and reported)."""
+        channel = message.channel
+        if not message.snapshot and channel in DIGESTED and not self.digests.first_time(hash(message.payload), recv_ts):
+            self._reporter.counts["duplicate"] += 1  # counted, not published
+            return False
+        sequence = message.sequence
+        if sequence is None:
+            return True
+        verdict = self.sequences.check(channel, sequence, message.snapshot)
+        if verdict is None:
+            return True
+        kind, a, b = verdict
+        if kind == "regression":
+            self._reporter.report("sequence_regression", f"sequence {b} after {a}", recv_ts,
+                                  channel=channel, endpoint=self._endpoint)
+            return False
+        self._reporter.report("gap", f"missing {channel} sequence {a}..{b}", recv_ts,
+                              channel=channel, endpoint=self._endpoint)
+        self._on_gap(channel)
+        return True

@@ -1,0 +1,174 @@
+"""Local books of one connection, published only when verified.
+
+Every message is applied at the pair's precision (exactly, or refused) and
+the venue's checksum is compared after every one; no book event leaves
+unverified.  A failure clears the book, reports why and asks for a fresh
+snapshot.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Optional
+
+from zope.interface import implementer
+
+from gfws.events import Book
+from gfws.interfaces import IEventHandler
+from gfws.market.context import FeedContext
+from gfws.market.orderbook import OrderBook
+from gfws.market.precision import BadValue, PairPrecision
+from gfws.messages import BookData, ChannelData, Level
+
+
+def _exact_levels(levels: Iterable[Level], p: PairPrecision) -> list[tuple]:
+    price, qty = p.price, p.qty
+    out = []
+    for level in levels:
+        q = qty(level.qty)
+        if q < 0:
+            raise BadValue(f"negative size {level.qty} at {level.price}")
+        px = price(level.price)
+        if not px > 0:
+            raise BadValue(f"price {level.price} is not > 0")
+        out.append((px, q))
+    return out
+
+
+@implementer(IEventHandler)
+class BookHandler:
+    """Local books of one connection, published only when verified.
+
+    A book is *live* from its snapshot until a message fails: then it is
+    cleared, an ``integrity`` event says why, ``resync(symbol)`` asks the
+    connection for a fresh snapshot, and updates are ignored until it comes.
+    """
+
+    channel = "book"
+
+    def __init__(
+        self,
+        context: FeedContext,
+        depths: dict[str, int],
+        resync: Callable[[str], None],
+        live_changed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._context = context
+        self._resync = resync
+        self._live_changed = live_changed
+        self._books = {
+            symbol: OrderBook(symbol, depth, context.dialect.level_text)
+            for symbol, depth in depths.items()
+        }
+        self._live: set[str] = set()
+        self._checksum = context.dialect.book_checksum
+        self._seen = context.seen["book"]
+        self.updates_ignored = 0
+
+    def book(self, symbol: str) -> Optional[OrderBook]:
+        return self._books.get(symbol)
+
+    def is_live(self, symbol: str) -> bool:
+        return symbol in self._live
+
+    def handle(self, message: ChannelData, recv_ts: float) -> None:
+        item: BookData
+        seen = self._seen
+        for item in message.items:
+            seen[item.symbol] = recv_ts
+            self._apply(item, message.snapshot, recv_ts)
+
+    def _apply(self, item: BookData, snapshot: bool, recv_ts: float) -> None:
+        context = self._context
+        symbol = item.symbol
+        book = self._books.get(symbol)
+        if book is None:
+            context.reject("unexpected_symbol", f"book data for unsubscribed {symbol}", recv_ts, symbol, "book")
+            return
+        if snapshot:
+            context.forget_times("book", symbol)
+        if item.timestamp is not None:
+            context.check_time("book", symbol, item.timestamp, recv_ts)
+        newly_live = False
+        if snapshot:
+            book.clear()
+            if symbol not in self._live:
+                self._live.add(symbol)
+                newly_live = True
+        elif symbol not in self._live:
+            # Normal while a resync is under way (the old stream's tail: the
+            # request below is then a no-op); otherwise the snapshot was lost.
+            self.updates_ignored += 1
+            self._resync(symbol)
+            return
+        p = context.precision_for(symbol, "book", recv_ts)
+        if p is None:
+            self.invalidate(symbol)
+            return
+        try:
+            bids = _exact_levels(item.bids, p)
+            asks = _exact_levels(item.asks, p)
+        except BadValue as e:
+            context.reject(e.kind, str(e), recv_ts, symbol, "book")
+            self._fail(symbol)
+            return
+        book.apply(bids, asks)
+        computed = self._checksum(book)
+        if computed != item.checksum:
+            context.reject(
+                "checksum_mismatch",
+                f"venue checksum {item.checksum}, local book gives {computed}",
+                recv_ts,
+                symbol,
+                "book",
+            )
+            self._fail(symbol)
+            return
+        context.publish(self._event(book, computed, snapshot, recv_ts, item.timestamp))
+        if newly_live:
+            self._live_changed()
+
+    def _event(self, book: OrderBook, checksum: int, snapshot: bool, recv_ts: float, ts: Optional[str]) -> Book:
+        depth = book.depth
+        return Book(
+            venue=self._context.venue,
+            recv_ts=recv_ts,
+            symbol=book.symbol,
+            bids=book.bids.top(depth),
+            asks=book.asks.top(depth),
+            checksum=checksum,
+            snapshot=snapshot,
+            ts=ts,
+        )
+
+    def _fail(self, symbol: str) -> None:
+        self.invalidate(symbol)
+        self._resync(symbol)
+
+    def all_live(self, symbols: Iterable[str]) -> bool:
+        return all(symbol in self._live for symbol in symbols)
+
+    def current(self, symbol: str, recv_ts: float) -> Optional[Book]:
+        """The verified book as an event (for a consumer switching source)."""
+        book = self._books.get(symbol)
+        if book is None or symbol not in self._live:
+            return None
+        return self._event(book, self._checksum(book), True, recv_ts, None)
+
+    def restate(self, recv_ts: float) -> list[Book]:
+        """Every verified book as a snapshot event, for a consumer switching source."""
+        return [e for e in (self.current(s, recv_ts) for s in sorted(self._books)) if e is not None]
+
+    def invalidate(self, symbol: str) -> None:
+        """Stop trusting a book until its next snapshot."""
+        book = self._books.get(symbol)
+        if book is not None:
+            book.clear()
+        if symbol in self._live:
+            self._live.discard(symbol)
+            self._live_changed()
+
+    def reset(self) -> None:
+        """The connection is gone: no book is live (and no one is told)."""
+        self._live.clear()
+        for book in self._books.values():
+            book.clear()

@@ -1,0 +1,90 @@
+"""What every handler of one connection shares: the venue, the way out,
+the integrity reporter, pair precisions, and the per-symbol checks every
+item passes (subscribed symbol, venue time order, age)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable, Optional
+
+from gfws.events import Event
+from gfws.integrity.report import IntegrityReporter
+from gfws.interfaces import IVenueDialect
+from gfws.market.instruments import Instruments
+from gfws.market.precision import PairPrecision
+
+
+def venue_seconds(ts: str) -> Optional[float]:
+    """POSIX seconds of an RFC 3339 UTC time (nanoseconds are truncated)."""
+    try:
+        return datetime.fromisoformat(ts[:26].rstrip("Z")).replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
+
+
+class FeedContext:
+    """What every handler of one connection shares."""
+
+    def __init__(
+        self,
+        dialect: IVenueDialect,
+        publish: Callable[[Event], None],
+        reporter: IntegrityReporter,
+        instruments: Instruments,
+        endpoint: str,
+        expected: Optional[dict[str, set[str]]] = None,
+        max_message_age: float = 0.0,
+    ) -> None:
+        self.venue: str = dialect.name
+        self.dialect = dialect
+        self.publish = publish
+        self.reporter = reporter
+        self.instruments = instruments
+        self.endpoint = endpoint
+        # channel -> symbol -> receive time of its latest item (for liveness)
+        self.seen: dict[str, dict[str, float]] = {"ticker": {}, "trade": {}, "book": {}}
+        # channel -> symbols subscribed there: data for any other is refused
+        self.expected = expected if expected is not None else {}
+        self._last_ts: dict[str, dict[str, str]] = {"ticker": {}, "trade": {}, "book": {}}
+        self.max_message_age = max_message_age
+
+    def admit(self, channel: str, symbol: str, ts: Optional[str], recv_ts: float) -> bool:
+        """Is this item for a subscribed symbol?  Also flags venue times that
+        go backwards or are older than ``max_message_age`` (counted, not dropped)."""
+        expected = self.expected.get(channel)
+        if expected is not None and symbol not in expected:
+            self.reject("unexpected_symbol", f"{channel} data for unsubscribed {symbol}", recv_ts, symbol, channel)
+            return False
+        if ts is not None:
+            self.check_time(channel, symbol, ts, recv_ts)
+        return True
+
+    def check_time(self, channel: str, symbol: str, ts: str, recv_ts: float) -> None:
+        """Flag a venue time that goes backwards or is too old (never drops)."""
+        last_ts = self._last_ts[channel]
+        last = last_ts.get(symbol)
+        if last is not None and ts < last:
+            self.reject("timestamp_regression", f"{ts} after {last}", recv_ts, symbol, channel)
+        else:
+            last_ts[symbol] = ts
+        if self.max_message_age > 0:
+            sent = venue_seconds(ts)
+            if sent is None:
+                self.reject("bad_timestamp", f"{ts!r} is not an RFC 3339 time", recv_ts, symbol, channel)
+            elif recv_ts - sent > self.max_message_age:
+                self.reject("stale_message", f"venue time {ts} is {recv_ts - sent:.1f}s old", recv_ts, symbol, channel)
+
+    def forget_times(self, channel: str, symbol: str) -> None:
+        """A resubscription starts a new stream (a snapshot may be older)."""
+        self._last_ts[channel].pop(symbol, None)
+
+    def precision_for(self, symbol: str, channel: str, recv_ts: float) -> Optional[PairPrecision]:
+        precision = self.instruments.precision(symbol)
+        if precision is None:
+            self.reject("unknown_instrument", f"no precision known for {symbol}", recv_ts, symbol, channel)
+        return precision
+
+    def reject(
+        self, kind: str, detail: str, recv_ts: float, symbol: Optional[str], channel: str
+    ) -> None:
+        self.reporter.report(kind, detail, recv_ts, symbol=symbol, channel=channel, endpoint=self.endpoint)

@@ -1,0 +1,280 @@
+"""One open connection's conversation: route every frame one way, down.
+
+frame -> dialect (parse) -> frame gate (duplicates, sequences) -> the
+channel's handler (market data, verified books) -> ``publish``.  A session
+lives exactly as long as one connection; the endpoint sees it only as an
+``IConnectionHandler`` and hears back through its ``IConnectionLink``.  It
+subscribes the instrument channel first (pair precisions are needed to
+format anything), then every configured subscription; what it can mend
+(a book that fails its checksum, a stale or gapped stream) it renews in
+place, what it cannot (silence, a missing pong or ack) makes the link
+unusable so the endpoint replaces the connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from gfws.config import IntegrityConfig, LivenessConfig, RateLimitConfig, SubscriptionConfig
+from gfws.events import Error, Event
+from gfws.integrity.gate import FrameGate
+from gfws.integrity.report import IntegrityReporter
+from gfws.interfaces import IConnectionHandler, IConnectionLink, IEventHandler, IVenueDialect
+from gfws.market.books import BookHandler
+from gfws.market.context import FeedContext
+from gfws.market.handlers import InstrumentHandler, StatusHandler, TickerHandler, TradeHandler
+from gfws.market.instruments import Instruments
+from gfws.messages import Ack, ChannelData, MessageError, Pong
+from gfws.session.liveness import LivenessMonitor
+from gfws.session.requests import PendingRequests
+from gfws.session.subscriptions import Subscriptions
+from gfws.session.throttle import RequestThrottle
+
+
+class _Unlinked:
+    """The link before ``connection_made`` and after ``connection_lost``: says nothing."""
+
+    def send(self, payload: bytes) -> None:
+        pass
+
+    def active(self) -> None:
+        pass
+
+    def readiness_changed(self) -> None:
+        pass
+
+    def venue_status(self, system: str) -> None:
+        pass
+
+    def unusable(self, reason: str) -> None:
+        pass
+
+
+_UNLINKED: Any = _Unlinked()
+
+
+@implementer(IConnectionHandler)
+class FeedSession:
+    log = Logger()
+
+    def __init__(
+        self,
+        dialect: IVenueDialect,
+        subscriptions: Sequence[SubscriptionConfig],
+        publish: Callable[[Event], None],
+        reporter: IntegrityReporter,
+        clock: IReactorTime,
+        endpoint: str,
+        ack_timeout: float,
+        liveness: Optional[LivenessConfig] = None,
+        rate_limit: Optional[RateLimitConfig] = None,
+        integrity: Optional[IntegrityConfig] = None,
+    ) -> None:
+        self._dialect = dialect
+        self._publish = publish
+        self._reporter = reporter
+        self._clock = clock
+        self.endpoint = endpoint
+        self._link: IConnectionLink = _UNLINKED
+        rate_limit = rate_limit or RateLimitConfig()
+        integrity = integrity or IntegrityConfig()
+        live = liveness or LivenessConfig()
+        self.instruments = Instruments()
+        expected: dict[str, set[str]] = {}
+        for s in subscriptions:
+            expected.setdefault(s.channel, set()).update(s.symbols)
+        context = FeedContext(
+            dialect, publish, reporter, self.instruments, endpoint, expected, integrity.max_message_age
+        )
+        self.requests = PendingRequests(clock, ack_timeout)
+        self.throttle = RequestThrottle(clock, self._send, rate_limit.rate, rate_limit.burst)
+        self.subscriptions = Subscriptions(
+            dialect, subscriptions, clock, self.requests, self.throttle,
+            rate_limit.exceeded_retry_delay, self._error, self._unusable,
+        )
+        self.gate = FrameGate(
+            reporter, endpoint, clock, self.subscriptions.renew_channel,
+            integrity.duplicate_window, integrity.duplicate_max_age,
+        )
+        self._book_symbols = sorted(expected.get("book", ()))
+        self.books = BookHandler(
+            context,
+            {symbol: dict(s.options)["depth"] for s in subscriptions if s.channel == "book" for symbol in s.symbols},
+            lambda symbol: self.subscriptions.renew("book", symbol),
+            lambda: self._link.readiness_changed(),
+        )
+        handlers: list[IEventHandler] = [
+            StatusHandler(context, lambda system: self._link.venue_status(system)),
+            InstrumentHandler(context, self._precision_changed),
+            TickerHandler(context),
+            TradeHandler(context),
+            self.books,
+        ]
+        self._handlers = {h.channel: h for h in handlers}
+        self._subscribing = False
+        self.active = False
+        self.closed = False
+        self.liveness = LivenessMonitor(
+            clock,
+            data_timeout=live.data_timeout,
+            ping_interval=live.ping_interval,
+            ping_timeout=live.ping_timeout,
+            channel_timeouts=live.channel_timeouts,
+            seen=context.seen,
+            subscribed=self.subscriptions.live,
+            send_ping=self._ping,
+            on_dead=self._unusable,
+            on_stale=self._stale,
+        )
+
+    # -- IConnectionHandler -------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Active, and every configured book the venue did not refuse verified.
+
+        A book that is resyncing is not ready: the pool must not keep a
+        leader whose book is dead while a standby's is live.
+        """
+        if not self.active:
+            return False
+        expected = self.subscriptions.expected("book")
+        return self.books.all_live(expected)
+
+    def connection_made(self, link: IConnectionLink) -> None:
+        self._link = link
+        self.liveness.start()
+        channel = self._dialect.instrument_channel
+        if channel is None:
+            self._subscribe_configured()
+        else:
+            self.subscriptions.subscribe_channel(channel)
+
+    def connection_lost(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.active = False
+        self._link = _UNLINKED
+        self.liveness.stop()
+        self.subscriptions.close()
+        for handler in self._handlers.values():
+            handler.reset()
+
+    def leave(self) -> "Deferred[Any]":
+        if self.closed:
+            return succeed(None)
+        return self.subscriptions.leave()
+
+    def restate(self, recv_ts: float) -> list[Event]:
+        return list(self.books.restate(recv_ts))
+
+    def binary_received(self, payload: bytes, recv_ts: float) -> None:
+        self._reporter.report("binary_frame", f"{len(payload)}-byte binary frame", recv_ts, endpoint=self.endpoint)
+
+    def frame_received(self, payload: bytes, recv_ts: float) -> None:
+        try:
+            message = self._dialect.parse(payload)
+        except MessageError as e:
+            self._reporter.report(e.reason, e.detail, recv_ts, channel=e.channel, endpoint=self.endpoint)
+            return
+        kind = type(message)
+        if kind is Pong:
+            self.liveness.pong()  # a pong is not data: it proves the socket, not the feed
+            return
+        self.liveness.last_data = recv_ts
+        if kind is ChannelData:
+            self._route(message, recv_ts)  # type: ignore[arg-type]
+        elif kind is Ack:
+            self._ack_received(message, recv_ts)  # type: ignore[arg-type]
+
+    # -- inbound ------------------------------------------------------------
+
+    def _route(self, message: ChannelData, recv_ts: float) -> None:
+        if not self.gate.admit(message, recv_ts):
+            return
+        channel = message.channel
+        handler = self._handlers.get(channel)
+        if handler is None:
+            self._reporter.report("unexpected_channel", f"channel {channel!r} has no handler", recv_ts,
+                                  channel=channel, endpoint=self.endpoint)
+            return
+        try:
+            handler.handle(message, recv_ts)
+        except Exception as e:  # a bug of ours must not kill the connection
+            self.log.failure("{channel} handler failed", channel=channel)
+            self._reporter.report("internal_error", repr(e), recv_ts, channel=channel, endpoint=self.endpoint)
+        if channel == self._dialect.instrument_channel and message.snapshot and not self._subscribing:
+            self._subscribe_configured()
+
+    def _ack_received(self, ack: Ack, recv_ts: float) -> None:
+        if ack.method == "ping":
+            self.liveness.pong()  # refused (rate) or not, the venue answered
+            return
+        if self.requests.ack_received(ack):
+            return
+        if not ack.success:
+            # Not an answer to any request of ours: still the venue's word.
+            self._error(ack.error or "request refused", ack.channel, ack.symbol, "request")
+
+    # -- outbound -----------------------------------------------------------
+
+    def _send(self, payload: bytes) -> None:
+        self._link.send(payload)
+
+    def _ping(self, on_sent: Callable[[], None]) -> None:
+        self.throttle.send(self._dialect.ping_request(self.requests.next_id()), on_sent)
+
+    def _subscribe_configured(self) -> None:
+        self._subscribing = True
+        for sub in self.subscriptions.states():
+            self.liveness.subscribed_at(sub.channel, [sub.symbol])
+        self.subscriptions.subscribe_all().addCallback(self._all_answered)
+
+    def _all_answered(self, results: object) -> None:
+        if not self.closed:
+            self.active = True
+            self._link.active()
+            self._link.readiness_changed()
+
+    # -- reports and recovery -----------------------------------------------
+
+    def _error(self, text: str, channel: Optional[str], symbol: Optional[str], method: str) -> None:
+        self.log.error(
+            "{endpoint}: {method} {channel} {symbol} refused: {text}",
+            endpoint=self.endpoint, method=method, channel=channel, symbol=symbol or "", text=text,
+        )
+        self._publish(
+            Error(
+                venue=self._dialect.name,
+                recv_ts=self._clock.seconds(),
+                message=text,
+                channel=channel,
+                symbol=symbol,
+                endpoint=self.endpoint,
+            )
+        )
+
+    def _unusable(self, reason: str) -> None:
+        if not self.closed:
+            self.log.warn("{endpoint}: connection unusable: {reason}", endpoint=self.endpoint, reason=reason)
+            self._link.unusable(reason)
+
+    def _stale(self, channel: str, symbol: str, age: float) -> None:
+        self._reporter.report(
+            "stale", f"no {channel} data for {symbol} in {age:.1f}s", self._clock.seconds(),
+            symbol=symbol, channel=channel, endpoint=self.endpoint,
+        )
+        if channel == "book":
+            self.books.invalidate(symbol)
+        self.subscriptions.renew(channel, symbol)
+
+    def _precision_changed(self, symbol: str) -> None:
+        if ("book", symbol) in self.subscriptions.by_key:
+            self.books.invalidate(symbol)
+            self.subscriptions.renew("book", symbol)
