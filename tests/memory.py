@@ -43,6 +43,7 @@ class SessionLink:
 
     def readiness_changed(self) -> None:
         self._owner.readiness_changes += 1
+        self._owner.readiness.append(self._owner.client.ready)
 
     def venue_status(self, system: str) -> None:
         self._owner.statuses.append(system)
@@ -72,6 +73,7 @@ class MemoryLink:
         self.unusable: list[str] = []
         self.statuses: list[str] = []
         self.readiness_changes = 0
+        self.readiness: list[bool] = []  # the session's ready, each time it said it may have changed
         self.client = FeedSession(
             dialect, subscriptions, self.events.append, self.reporter, self.clock,
             "memory", ack_timeout, integrity=integrity,

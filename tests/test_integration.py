@@ -133,3 +133,35 @@ def test_nagle_is_off_on_both_ends(simulator):
         assert server.transport.getHandle().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     finally:
         yield feed.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_stopped_service_started_again_streams_again(simulator):
+    feed, events = start_feed(simulator, [{"channel": "book", "symbols": ["BTC/USD"]}])
+    try:
+        yield wait_for(feed, lambda e: tag(e) == "book")
+        yield feed.stopService()
+        assert feed.pool.endpoints[0].state == "shutdown"
+        feed.startService()
+        yield wait_for(feed, lambda e: tag(e) == "book" and e.snapshot)
+        assert feed.pool.endpoints[0].state == "active"
+    finally:
+        yield feed.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_refused_port_says_so():
+    from twisted.internet import reactor
+
+    from twisted.internet.protocol import Factory
+
+    port = reactor.listenTCP(0, Factory(), interface="127.0.0.1")
+    number = port.getHost().port
+    yield port.stopListening()  # nobody listens there now
+    feed = FeedService(feed_config(f"ws://127.0.0.1:{number}/v2", [{"channel": "trade", "symbols": ["BTC/USD"]}]))
+    feed.startService()
+    try:
+        event = yield wait_for(feed, lambda e: tag(e) == "connection" and e.state == "reconnecting")
+        assert event.reason == f"connection refused by 127.0.0.1:{number}"
+    finally:
+        yield feed.stopService()

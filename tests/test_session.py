@@ -71,6 +71,35 @@ def test_checksum_mismatch_resyncs_and_publishes_nothing_unverified():
     assert link.client.subscriptions.renewals == 1
 
 
+def test_not_ready_while_any_configured_book_resyncs():
+    from gfws.sim.gate import GateFaults
+
+    gate = GateFaults()
+    link = MemoryLink([sub("book", "BTC/USD", "ETH/USD")], gate=gate).start()
+    link.run(2)
+    assert link.client.ready and link.active == 1
+    told = len(link.readiness)
+    gate.ack_delay = 0.5  # the venue takes its time to answer the renewal
+    link.venue.corrupt_next_checksum("BTC/USD")
+    during = []
+    for _ in range(60):
+        link.run(0.05)
+        during.append(link.client.ready)
+    assert False in during
+    first = during.index(False)
+    assert during[first:first + 8] == [False] * 8, "ready while BTC/USD was resyncing"
+    seen = link.readiness[told:]
+    assert seen[0] is False and seen[-1] is True and link.client.ready  # told, and live again
+
+
+def test_a_symbol_refused_for_good_does_not_hold_readiness_back():
+    link = MemoryLink([sub("book", "BTC/USD", "FAKE/USD")]).start()
+    link.run(2)
+    assert [e.symbol for e in link.of("error")] == ["FAKE/USD"]
+    assert link.client.subscriptions.by_key["book", "FAKE/USD"].state == "refused"
+    assert link.client.ready
+
+
 def test_a_corrupted_last_update_of_the_real_capture_is_caught(orderbook_messages):
     from gfws.messages import PairInfo
 

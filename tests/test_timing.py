@@ -175,3 +175,23 @@ def test_a_quiet_subscription_is_reported_once_per_limit():
         probe.data()
     assert [(c, s) for c, s, _ in probe.stale] == [("book", "BTC/USD")]
     assert probe.stale[0][2] > 3
+
+
+def test_a_reactor_stall_longer_than_the_limit_does_not_kill_a_connection_whose_data_waits():
+    probe = Probe(data=5)
+    probe.clock.advance(1.25)
+    probe.data()
+    probe.clock.advance(15.0)  # the reactor stalled 15 s (a slow subscriber, a GC pause)
+    assert probe.dead == []  # a late check judges nothing...
+    probe.data()  # ...the frames waiting in the socket are read...
+    probe.clock.advance(probe.monitor.check_interval)
+    assert probe.dead == []  # ...and the next check finds the connection alive
+    probe.monitor.stop()
+
+
+def test_after_a_stall_a_truly_silent_connection_dies_at_the_next_check():
+    probe = Probe(data=5)
+    probe.clock.advance(15.0)
+    assert probe.dead == []
+    probe.clock.advance(probe.monitor.check_interval)
+    assert len(probe.dead) == 1 and "no data for" in probe.dead[0]

@@ -86,6 +86,8 @@ def test_unknown_certificate_is_refused_by_default(tls_venue):
         assert retries
         assert not [e for e in events if tag(e) in ("status", "book")]
         assert "connected" not in [e.state for e in events if tag(e) == "connection"]
+        failed = [e.reason for e in events if tag(e) == "connection" and e.state == "reconnecting"]
+        assert failed and "TLS failure" in failed[0] and "certificate verify failed" in failed[0], failed
     finally:
         yield feed.stopService()
 
@@ -102,6 +104,8 @@ def test_host_name_is_checked(tls_venue):
         yield wait_for(feed, lambda e: tag(e) == "connection" and e.state == "connecting"
                        and e.reason == "attempt 2")
         assert not [e for e in events if tag(e) in ("status", "book")]
+        failed = [e.reason for e in events if tag(e) == "connection" and e.state == "reconnecting"]
+        assert failed and failed[0].startswith("TLS failure: host name check failed"), failed
     finally:
         yield feed.stopService()
 

@@ -73,8 +73,7 @@ class ConnectionConfig(Section, frozen=True, kw_only=True):
     max_message_size: Count = 1 << 20
     backoff_initial: Positive = 1.0
     backoff_factor: Annotated[float, Meta(ge=1)] = 2.0
-    backoff_cap: Positive = 60.0
-    backoff_reset_after: Positive = 30.0
+    backoff_cap: Positive = 8.0  # back within ~10 s of the venue's return, ~100 attempts per 10 min
     connect_attempts: Count = 150
     connect_window: Positive = 600.0
     maintenance_reconnect_delay: Positive = 5.0

@@ -303,7 +303,14 @@ class FeedEndpoint:
             self._wait(reason, tripped)
         elif not isinstance(state, Waiting):
             return self._connection.backoff_cap  # leaving: ClientService is stopped right after this
-        return self._delay()
+        delay = self._delay()
+        spent = self.budget.wait()
+        if spent > 0:
+            self.log.error(
+                "{endpoint}: connection budget spent ({attempts} per {window:g}s); next attempt in {wait:.1f}s",
+                endpoint=self.name, attempts=self.budget.attempts, window=self.budget.window, wait=delay,
+            )
+        return delay
 
     def _wait(self, reason: str, tripped: bool) -> None:
         """Wait for the next attempt; a breaker that just tripped says so, at error."""
@@ -337,10 +344,9 @@ class FeedEndpoint:
             else:
                 frame(payload, seconds())
 
+        opened.phase = "subscribing"  # the handler begins with its requests
+        self._changed(opened, None)
         handler.connection_made(opened.link)
-        if self._state is opened and opened.phase == "connected":
-            opened.phase = "subscribing"
-            self._changed(opened, None)
         return deliver
 
     def connection_closed(

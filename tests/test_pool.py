@@ -1,0 +1,168 @@
+"""The pool on a Clock: who runs, who leads, failover and failback races.
+
+Hand-fired endpoints and recording handlers; each test ends with nothing
+scheduled on the clock.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import error
+from twisted.internet.defer import Deferred
+
+from tests.clockwork import RecordingHandler, Rig
+
+
+def stop_all(rig: Rig) -> None:
+    assert rig.pool is not None
+    rig.pool.stopService()
+    rig.turn()
+    for endpoint in rig.pool.endpoints:
+        protocol = endpoint.protocol
+        if protocol is not None and not protocol.lost:
+            protocol.lose(1000, "client leaving", clean=True)
+    for handlers in rig.handlers.values():  # sockets still closing after a park
+        for handler in handlers:
+            if handler.link is not None and not handler.link.protocol.lost:
+                handler.link.protocol.lose(1000, "client leaving", clean=True)
+    rig.turn()
+    rig.assert_quiet()
+
+
+def test_failover_starts_the_next_endpoint_and_fails_back_without_a_gap():
+    rig = Rig()
+    pool = rig.with_pool("failover", failback=True)
+    a, hand_a = rig.endpoint("a", priority=1)
+    b, hand_b = rig.endpoint("b", priority=2)
+    pool.startService()
+    hand_a.succeed_next()
+    rig.turn()
+    assert pool.leader is a and b.state == "disconnected" and rig.leaders == ["a"]
+    a.protocol.lose(1006, "venue dropped us")
+    rig.turn()
+    assert b.running and len(hand_b.pending) == 1  # the next one, at once
+    hand_b.succeed_next()
+    rig.turn()
+    assert pool.leader is b and rig.leaders == ["a", "b"]
+    rig.turn(1.0)  # a retries (failback): ready again -> leads, b parked after
+    hand_a.succeed_next()
+    rig.turn()
+    assert pool.leader is a and b.state in ("disconnecting", "disconnected")
+    stop_all(rig)
+
+
+# -- scenario 1: failback parks b, its unsubscribe is slow, a drops, b is needed again ---
+
+def test_a_park_racing_a_restart_keeps_the_new_connection_and_closes_the_old_session():
+    rig = Rig()
+    pool = rig.with_pool("failover", failback=True)
+    a, hand_a = rig.endpoint("a", priority=1)
+    b, hand_b = rig.endpoint("b", priority=2)
+    pool.startService()
+    hand_a.fail_next(error.ConnectionRefusedError())
+    rig.turn()
+    old = hand_b.succeed_next()
+    rig.turn()
+    assert pool.leader is b
+    old_session = rig.handlers["b"][0]
+    old_session.leaving = Deferred()  # the venue is slow to ack b's unsubscribe
+    rig.turn(1.0)
+    hand_a.succeed_next()  # a is back: failback parks b
+    rig.turn()
+    assert pool.leader is a and b.state == "disconnecting"
+    a.protocol.lose(1006, "dropped again")  # meanwhile a drops: the pool starts b again
+    rig.turn()
+    assert old_session.lost and old.aborted  # the old session is closed
+    hand_b.pending and hand_b.succeed_next()
+    rig.turn()
+    new = b.protocol
+    assert new is not old and not new.aborted and b.state == "active" and pool.leader is b
+    old_session.leaving.callback(None)  # the late ack
+    rig.turn(30.0)
+    assert b.state == "active" and b.protocol is new and not new.aborted  # the true state, still live
+    assert rig.states("b")[-1] == "active"
+    stop_all(rig)
+
+
+# -- scenario 4: readiness covers every configured book --------------------------------
+
+def test_a_leader_whose_book_resyncs_is_replaced_by_a_standby_whose_books_are_live():
+    rig = Rig()
+    pool = rig.with_pool("hot_standby")
+    a, hand_a = rig.endpoint("a", priority=1)
+    b, hand_b = rig.endpoint("b", priority=2)
+    pool.startService()
+    hand_a.succeed_next()
+    hand_b.succeed_next()
+    rig.turn()
+    assert pool.leader is a and a.ready and b.ready
+    rig.handlers["a"][0].set_ready(False)  # a book of a's is resyncing
+    rig.turn()
+    assert not a.ready and pool.leader is b
+    stop_all(rig)
+
+
+def test_nobody_is_parked_until_the_better_endpoint_is_ready():
+    rig = Rig()
+    pool = rig.with_pool("failover", failback=True)
+    unverified = RecordingHandler("a", ready=False)
+    a, hand_a = rig.endpoint("a", priority=1, handler=lambda name: unverified)
+    b, hand_b = rig.endpoint("b", priority=2)
+    pool.startService()
+    hand_a.fail_next(error.ConnectionRefusedError())
+    rig.turn()
+    hand_b.succeed_next()
+    rig.turn()
+    assert pool.leader is b
+    rig.turn(1.0)
+    hand_a.succeed_next()  # a is back, active, but its books are not verified yet
+    rig.turn()
+    assert a.state == "active" and not a.ready and b.state == "active" and pool.leader is b
+    unverified.set_ready(True)
+    rig.turn()
+    assert pool.leader is a and b.state in ("disconnecting", "disconnected")
+    stop_all(rig)
+
+
+# -- scenario 5: stopped and started again, it comes back --------------------------------
+
+def test_a_stopped_pool_started_again_comes_back():
+    rig = Rig()
+    pool = rig.with_pool("hot_standby")
+    a, hand_a = rig.endpoint("a", priority=1)
+    b, hand_b = rig.endpoint("b", priority=2)
+    pool.startService()
+    hand_a.succeed_next()
+    hand_b.succeed_next()
+    rig.turn()
+    stopped = pool.stopService()
+    rig.turn()
+    for endpoint in (a, b):
+        endpoint.protocol is not None and endpoint.protocol.lose(1000, "client leaving", clean=True)
+    for handlers in rig.handlers.values():
+        for handler in handlers:
+            handler.link.protocol.lose(1000, "client leaving", clean=True)
+    rig.turn()
+    assert stopped.called and a.state == b.state == "shutdown"
+    pool.startService()
+    rig.turn()
+    hand_a.succeed_next()
+    hand_b.succeed_next()
+    rig.turn()
+    assert a.ready and b.ready and pool.leader is a
+    stop_all(rig)
+
+
+def test_the_maintenance_floor_slows_reconnects():
+    rig = Rig()
+    pool = rig.with_pool("failover")
+    a, hand_a = rig.endpoint("a")
+    pool.startService()
+    hand_a.succeed_next()
+    rig.turn()
+    rig.handlers["a"][0].link.venue_status("maintenance")
+    a.protocol.lose(1001, "maintenance")
+    rig.turn(4.9)
+    assert hand_a.pending == []  # no attempt before 5 s
+    rig.turn(0.2)
+    assert len(hand_a.pending) == 1
+    stop_all(rig)
