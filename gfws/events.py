@@ -10,7 +10,6 @@ venue never appears here.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Optional, Union
 
 import msgspec
 
@@ -36,7 +35,7 @@ class Ticker(_Event, tag="ticker", frozen=True, gc=False, kw_only=True):
     high: Decimal
     change: Decimal
     change_pct: Decimal
-    ts: Optional[str] = None
+    ts: str | None = None
 
 
 class Trade(_Event, tag="trade", frozen=True, gc=False, kw_only=True):
@@ -46,7 +45,7 @@ class Trade(_Event, tag="trade", frozen=True, gc=False, kw_only=True):
     price: Decimal
     qty: Decimal
     ord_type: str
-    ts: Optional[str] = None
+    ts: str | None = None
 
 
 class Book(_Event, tag="book", frozen=True, gc=False, kw_only=True):
@@ -57,16 +56,16 @@ class Book(_Event, tag="book", frozen=True, gc=False, kw_only=True):
     asks: tuple[PriceLevel, ...]
     checksum: int
     snapshot: bool
-    ts: Optional[str] = None
+    ts: str | None = None
 
 
 class Status(_Event, tag="status", frozen=True, gc=False, kw_only=True):
     """The venue's system status: online, maintenance, cancel_only, post_only."""
 
     system: str
-    version: Optional[str] = None
-    connection_id: Optional[int] = None
-    endpoint: Optional[str] = None
+    version: str | None = None
+    connection_id: int | None = None
+    endpoint: str | None = None
 
 
 class Integrity(_Event, tag="integrity", frozen=True, gc=False, kw_only=True):
@@ -74,18 +73,18 @@ class Integrity(_Event, tag="integrity", frozen=True, gc=False, kw_only=True):
 
     kind: str
     detail: str
-    symbol: Optional[str] = None
-    channel: Optional[str] = None
-    endpoint: Optional[str] = None
+    symbol: str | None = None
+    channel: str | None = None
+    endpoint: str | None = None
 
 
 class Error(_Event, tag="error", frozen=True, gc=False, kw_only=True):
     """An error the venue reported, e.g. a rejected subscription."""
 
     message: str
-    channel: Optional[str] = None
-    symbol: Optional[str] = None
-    endpoint: Optional[str] = None
+    channel: str | None = None
+    symbol: str | None = None
+    endpoint: str | None = None
 
 
 class Connection(_Event, tag="connection", frozen=True, gc=False, kw_only=True):
@@ -94,11 +93,11 @@ class Connection(_Event, tag="connection", frozen=True, gc=False, kw_only=True):
     endpoint: str
     state: str
     url: str
-    reason: Optional[str] = None
+    reason: str | None = None
 
 
-Event = Union[Ticker, Trade, Book, Status, Integrity, Error, Connection]
+Event = Ticker | Trade | Book | Status | Integrity | Error | Connection
 EVENT_TYPES: dict[str, type] = {
-    cls.__struct_config__.tag: cls  # type: ignore[attr-defined]
+    str(cls.__struct_config__.tag): cls
     for cls in (Ticker, Trade, Book, Status, Integrity, Error, Connection)
 }

@@ -9,7 +9,7 @@ decodes straight into these Structs; another venue builds them by hand.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -30,7 +30,7 @@ class BookData(msgspec.Struct, frozen=True, gc=False):
     bids: list[Level]
     asks: list[Level]
     checksum: Checksum
-    timestamp: Optional[str] = None
+    timestamp: str | None = None
 
 
 class TickerData(msgspec.Struct, frozen=True, gc=False):
@@ -46,7 +46,7 @@ class TickerData(msgspec.Struct, frozen=True, gc=False):
     high: Decimal
     change: Decimal
     change_pct: Decimal
-    timestamp: Optional[str] = None
+    timestamp: str | None = None
 
 
 class TradeData(msgspec.Struct, frozen=True, gc=False):
@@ -56,7 +56,7 @@ class TradeData(msgspec.Struct, frozen=True, gc=False):
     qty: Decimal
     ord_type: Literal["limit", "market"]
     trade_id: Id
-    timestamp: Optional[str] = None
+    timestamp: str | None = None
 
 
 class PairInfo(msgspec.Struct, frozen=True, gc=False):
@@ -70,9 +70,9 @@ class PairInfo(msgspec.Struct, frozen=True, gc=False):
 
 class SystemStatus(msgspec.Struct, frozen=True, gc=False):
     system: str
-    version: Optional[str] = None
-    connection_id: Optional[int] = None
-    api_version: Optional[str] = None
+    version: str | None = None
+    connection_id: int | None = None
+    api_version: str | None = None
 
 
 class ChannelData(msgspec.Struct, frozen=True, gc=False):
@@ -82,7 +82,7 @@ class ChannelData(msgspec.Struct, frozen=True, gc=False):
     channel: str
     snapshot: bool
     items: list
-    sequence: Optional[int] = None
+    sequence: int | None = None
     payload: bytes = b""  # the frame it came from (for duplicate digests)
 
 
@@ -91,28 +91,28 @@ class Ack(msgspec.Struct, frozen=True, gc=False):
 
     method: str
     success: bool
-    req_id: Optional[int] = None
-    channel: Optional[str] = None
-    symbol: Optional[str] = None
-    error: Optional[str] = None
+    req_id: int | None = None
+    channel: str | None = None
+    symbol: str | None = None
+    error: str | None = None
 
 
 class Pong(msgspec.Struct, frozen=True, gc=False):
-    req_id: Optional[int] = None
+    req_id: int | None = None
 
 
 class Heartbeat(msgspec.Struct, frozen=True, gc=False):
     pass
 
 
-VenueMessage = Union[ChannelData, Ack, Pong, Heartbeat]
+VenueMessage = ChannelData | Ack | Pong | Heartbeat
 
 
 class MessageError(ValueError):
     """An incoming message that cannot be used; ``reason`` is a short key
     for counting (``malformed_json``, ``schema``, ``unknown_channel``...)."""
 
-    def __init__(self, reason: str, detail: str, channel: Optional[str] = None) -> None:
+    def __init__(self, reason: str, detail: str, channel: str | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail

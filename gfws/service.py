@@ -11,7 +11,8 @@ the selector who leads.  Nothing connects or opens a file before
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generator, Optional
+from collections.abc import Callable, Generator
+from typing import Any
 
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
@@ -37,12 +38,14 @@ from gfws.venues import dialect_for
 class FeedService(MultiService):
     log = Logger()
 
-    def __init__(self, config: FeedConfig, reactor: Any = None, dialect: Optional[IVenueDialect] = None) -> None:
+    def __init__(self, config: FeedConfig, reactor: Any = None, dialect: IVenueDialect | None = None) -> None:
         super().__init__()
         if reactor is None:
-            from twisted.internet import reactor  # type: ignore[no-redef]
+            from twisted.internet import reactor
         if not config.endpoints:
-            raise ValueError(f"{config.source}: no endpoints to connect to (the [simulator] demo runs under twistd gfws)")
+            raise ValueError(
+                f"{config.source}: no endpoints to connect to (the [simulator] demo runs under twistd gfws)"
+            )
         self.config = config
         self.reactor = reactor
         self.dialect = dialect or dialect_for(config.venue)
@@ -68,7 +71,7 @@ class FeedService(MultiService):
         self.pool.setServiceParent(self)
 
     @property
-    def endpoint(self) -> Optional[FeedEndpoint]:
+    def endpoint(self) -> FeedEndpoint | None:
         """The endpoint the consumer currently hears (the pool's leader)."""
         return self.pool.leader
 
@@ -119,7 +122,7 @@ class FeedService(MultiService):
 
         return new_session
 
-    def _leader_changed(self, new: FeedEndpoint, old: Optional[FeedEndpoint]) -> None:
+    def _leader_changed(self, new: FeedEndpoint, old: FeedEndpoint | None) -> None:
         now = self.reactor.seconds()
         reason = f"took over from {old.name}" if old is not None else "first leader"
         self._outlet.publish(
@@ -147,7 +150,9 @@ class FeedService(MultiService):
             try:
                 yield maybeDeferred(child.stopService).addTimeout(bound, self.reactor)
             except defer.TimeoutError:
-                self.log.warn("{child!r} did not stop within {bound}s; dropping its connections", child=child, bound=bound)
+                self.log.warn(
+                    "{child!r} did not stop within {bound}s; dropping its connections", child=child, bound=bound
+                )
                 if child is self.pool:
                     self.pool.abort()
             except Exception:

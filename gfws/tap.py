@@ -8,8 +8,9 @@ before the venue goes away.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from importlib import resources
-from typing import Any, Generator
+from typing import Any, ClassVar
 
 import msgspec
 from twisted.application.service import MultiService, Service
@@ -33,7 +34,7 @@ class Options(usage.Options):
         "--config, run the demo: the built-in Kraken v2 simulator on a free "
         "loopback port, with events printed to standard output as JSON lines."
     )
-    optParameters = [
+    optParameters: ClassVar[list[list[str | None]]] = [
         ["config", "c", None, "TOML configuration file (see docs/configuration.md). Default: the built-in demo."],
     ]
 
@@ -54,7 +55,7 @@ class DemoService(MultiService):
     def __init__(self, config: FeedConfig, reactor: Any = None) -> None:
         super().__init__()
         if reactor is None:
-            from twisted.internet import reactor  # type: ignore[no-redef]
+            from twisted.internet import reactor
         assert config.simulator is not None
         self._config = config
         self._reactor = reactor

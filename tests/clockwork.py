@@ -8,7 +8,8 @@ retry, stop and restart behaviour is what the endpoint really meets.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionDone, ConnectionLost
@@ -32,7 +33,7 @@ from gfws.interfaces import IConnectionHandler
 class ClockTransport(StringTransport):
     """Closing it ends the connection one clock turn later, as TCP does."""
 
-    def __init__(self, clock: Clock, protocol: "TestProtocol") -> None:
+    def __init__(self, clock: Clock, protocol: TestProtocol) -> None:
         super().__init__()
         self._clock = clock
         self._protocol = protocol
@@ -49,7 +50,7 @@ class TestProtocol(Protocol):
     """Stands in for the Autobahn protocol: ``open``, ``receive`` and ``lose``
     are the venue's doing; ``send``, ``close`` and ``abort`` the endpoint's."""
 
-    factory: "TestFactory"
+    factory: TestFactory
 
     def __init__(self) -> None:
         self.proxy: Any = None  # ClientService's wrapper, which must hear of the loss
@@ -57,7 +58,7 @@ class TestProtocol(Protocol):
         self.closes: list[tuple[int, str]] = []
         self.aborted = False
         self.lost = False
-        self.deliver: Optional[Callable[[bytes, bool], None]] = None
+        self.deliver: Callable[[bytes, bool], None] | None = None
 
     # the venue's side
     def open(self) -> None:
@@ -67,8 +68,8 @@ class TestProtocol(Protocol):
         assert self.deliver is not None
         self.deliver(payload, False)
 
-    def lose(self, code: Optional[int] = 1006, reason: str = "gone", clean: bool = False,
-             cause: Optional[Failure] = None) -> None:
+    def lose(self, code: int | None = 1006, reason: str = "gone", clean: bool = False,
+             cause: Failure | None = None) -> None:
         if self.lost:
             return
         self.lost = True
@@ -101,14 +102,14 @@ class HandFiredEndpoint:
     """``connect()`` returns a Deferred the test fires; or, with ``auto``, a
     function of the clock decides at once (venue up: connected and opened)."""
 
-    def __init__(self, clock: Clock, auto: Optional[Callable[[float], bool]] = None) -> None:
+    def __init__(self, clock: Clock, auto: Callable[[float], bool] | None = None) -> None:
         self.clock = clock
         self.auto = auto
         self.pending: list[tuple[Any, Deferred[Any]]] = []
         self.protocols: list[TestProtocol] = []
         self.connects = 0
 
-    def connect(self, factory: Any) -> "Deferred[Any]":
+    def connect(self, factory: Any) -> Deferred[Any]:
         self.connects += 1
         if self.auto is not None:
             if not self.auto(self.clock.seconds()):
@@ -159,7 +160,7 @@ class RecordingHandler:
         self.link: Any = None
         self.frames: list[bytes] = []
         self.lost: list[str] = []
-        self.leaving: Optional[Deferred[Any]] = None  # set to make leave() slow
+        self.leaving: Deferred[Any] | None = None  # set to make leave() slow
 
     @property
     def ready(self) -> bool:
@@ -180,7 +181,7 @@ class RecordingHandler:
     def binary_received(self, payload: bytes, recv_ts: float) -> None:
         self.frames.append(payload)
 
-    def leave(self) -> "Deferred[Any]":
+    def leave(self) -> Deferred[Any]:
         return self.leaving if self.leaving is not None else succeed(None)
 
     def connection_lost(self, reason: str) -> None:
@@ -193,7 +194,7 @@ class RecordingHandler:
 class Rig:
     """Endpoints (and optionally their pool) on one clock, recording everything."""
 
-    def __init__(self, connection: Optional[ConnectionConfig] = None, breaker: Optional[BreakerConfig] = None) -> None:
+    def __init__(self, connection: ConnectionConfig | None = None, breaker: BreakerConfig | None = None) -> None:
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
         self.connection = connection or ConnectionConfig()
@@ -202,7 +203,7 @@ class Rig:
         self.logged: list[dict[str, Any]] = []
         self.handlers: dict[str, list[RecordingHandler]] = {}
         self.budget = ConnectionBudget(self.clock, self.connection.connect_attempts, self.connection.connect_window)
-        self.pool: Optional[EndpointPool] = None
+        self.pool: EndpointPool | None = None
         self.leaders: list[str] = []
 
     def with_pool(self, mode: str = "failover", failback: bool = True) -> EndpointPool:
@@ -210,8 +211,8 @@ class Rig:
                                  on_leader=lambda new, old: self.leaders.append(new.name))
         return self.pool
 
-    def endpoint(self, name: str, priority: int = 1, auto: Optional[Callable[[float], bool]] = None,
-                 handler: Optional[Callable[[str], RecordingHandler]] = None) -> tuple[FeedEndpoint, HandFiredEndpoint]:
+    def endpoint(self, name: str, priority: int = 1, auto: Callable[[float], bool] | None = None,
+                 handler: Callable[[str], RecordingHandler] | None = None) -> tuple[FeedEndpoint, HandFiredEndpoint]:
         hand = HandFiredEndpoint(self.clock, auto)
 
         def new_handler(endpoint: str) -> RecordingHandler:

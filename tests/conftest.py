@@ -44,9 +44,8 @@ def no_leftover_delayed_calls(request):
 
     if "twisted.internet.reactor" not in sys.modules:
         return
-    from twisted.internet import reactor
-
     import pytest_twisted
+    from twisted.internet import reactor
 
     # Let calls scheduled for "now" (callLater(0) clean-ups) run, and let
     # txaio's timer buckets (Autobahn's handshake timers share one call per

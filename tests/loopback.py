@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, TimeoutError
 from twisted.python.failure import Failure
@@ -24,7 +25,7 @@ def feed_config(url: str, subscriptions: list[dict[str, Any]], **connection: Any
     )
 
 
-def wait_for(service: FeedService, predicate: Callable[[Event], bool], timeout: float = 10.0) -> "Deferred[Event]":
+def wait_for(service: FeedService, predicate: Callable[[Event], bool], timeout: float = 10.0) -> Deferred[Event]:
     """Fires with the first event matching ``predicate`` (event driven, no polling).
 
     On timeout it fails with the non-market events seen while waiting, which

@@ -7,7 +7,8 @@ no socket, as treq's StubTreq does for HTTP.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from twisted.internet.task import Clock
 from zope.interface import implementer
@@ -32,7 +33,7 @@ def sub(channel: str, *symbols: str, **options: Any) -> SubscriptionConfig:
 class SessionLink:
     """Forwards the session's words to the MemoryLink (whose counters share the names)."""
 
-    def __init__(self, owner: "MemoryLink") -> None:
+    def __init__(self, owner: MemoryLink) -> None:
         self._owner = owner
 
     def send(self, payload: bytes) -> None:
@@ -88,7 +89,7 @@ class MemoryLink:
         self.received.append(payload)
         self.client.frame_received(payload, self.clock.seconds())
 
-    def start(self) -> "MemoryLink":
+    def start(self) -> MemoryLink:
         self.venue.start()
         self.client.connection_made(SessionLink(self))
         return self

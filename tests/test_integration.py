@@ -152,7 +152,6 @@ def test_a_stopped_service_started_again_streams_again(simulator):
 @pytest_twisted.inlineCallbacks
 def test_a_refused_port_says_so():
     from twisted.internet import reactor
-
     from twisted.internet.protocol import Factory
 
     port = reactor.listenTCP(0, Factory(), interface="127.0.0.1")

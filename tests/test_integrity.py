@@ -7,10 +7,10 @@ import json
 import pytest
 from twisted.internet.task import Clock
 
-from gfws.market.orderbook import OrderBook
 from gfws.config import IntegrityConfig, parse_config
 from gfws.integrity.dedup import RecentKeys
 from gfws.integrity.sequence import SequenceTracker
+from gfws.market.orderbook import OrderBook
 from gfws.sim import session as sim_session
 from gfws.sim.corruption import MessageFaults
 from gfws.sim.venue import GateFaults

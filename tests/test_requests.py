@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from twisted.internet.task import Clock
 
-from gfws.session.requests import PendingRequests, RequestFailed, RequestsClosed, RequestTimedOut
 from gfws.messages import Ack
+from gfws.session.requests import PendingRequests, RequestFailed, RequestsClosed, RequestTimedOut
 
 
 def result_of(d):

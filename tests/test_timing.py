@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from twisted.internet.task import Clock
 
 from gfws.connection.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from gfws.connection.budget import ConnectionBudget
 from gfws.session.liveness import LivenessMonitor
 from gfws.session.throttle import RequestThrottle
-
 
 # -- circuit breaker -------------------------------------------------------
 

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 
-
 TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
 
 

@@ -11,7 +11,7 @@ is back.
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 
 class Backoff:

@@ -6,8 +6,6 @@ half-open admits one trial connection: success closes, failure re-opens.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from twisted.internet.interfaces import IReactorTime
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -25,7 +23,7 @@ class CircuitBreaker:
         self.trips = 0
         self._opened_at = 0.0
         self._trial_running = False
-        self.last_reason: Optional[str] = None
+        self.last_reason: str | None = None
 
     def allow(self) -> bool:
         """May a connection attempt start now?  (Starts the half-open trial.)"""

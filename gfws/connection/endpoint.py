@@ -20,7 +20,8 @@ when no other endpoint carries the feed it does not hold this one back.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.application.internet import ClientService
 from twisted.internet.defer import Deferred, fail, succeed
@@ -50,11 +51,11 @@ class _GuardedEndpoint:
     """Admits an attempt only when the endpoint's guard allows it, and tells
     the endpoint why an admitted attempt failed to connect."""
 
-    def __init__(self, inner: IStreamClientEndpoint, owner: "FeedEndpoint") -> None:
+    def __init__(self, inner: IStreamClientEndpoint, owner: FeedEndpoint) -> None:
         self._inner = inner
         self._owner = owner
 
-    def connect(self, factory: Any) -> "Deferred[Any]":
+    def connect(self, factory: Any) -> Deferred[Any]:
         refusal = self._owner._admit()
         if refusal is not None:
             self._owner._connect_failed(Failure(refusal))
@@ -84,13 +85,13 @@ class FeedEndpoint:
         venue: str,
         connect_endpoint: IStreamClientEndpoint,
         factory: Any,
-        reporter: Optional[IntegrityReporter] = None,
-        breaker: Optional[CircuitBreaker] = None,
-        budget: Optional[ConnectionBudget] = None,
-        backoff: Optional[Backoff] = None,
+        reporter: IntegrityReporter | None = None,
+        breaker: CircuitBreaker | None = None,
+        budget: ConnectionBudget | None = None,
+        backoff: Backoff | None = None,
         reconnect_floor: Callable[[], float] = lambda: 0.0,
-        has_alternative: Callable[["FeedEndpoint"], bool] = lambda endpoint: False,
-        on_change: Callable[["FeedEndpoint"], None] = lambda endpoint: None,
+        has_alternative: Callable[[FeedEndpoint], bool] = lambda endpoint: False,
+        on_change: Callable[[FeedEndpoint], None] = lambda endpoint: None,
         on_status: Callable[[str], None] = lambda system: None,
     ) -> None:
         self.config = config
@@ -104,7 +105,9 @@ class FeedEndpoint:
         self._reporter = reporter
         self.breaker = breaker or CircuitBreaker(clock)
         self.budget = budget or ConnectionBudget(clock, connection.connect_attempts, connection.connect_window)
-        self._backoff = backoff or Backoff(connection.backoff_initial, connection.backoff_factor, connection.backoff_cap)
+        self._backoff = backoff or Backoff(
+            connection.backoff_initial, connection.backoff_factor, connection.backoff_cap
+        )
         self._reconnect_floor = reconnect_floor
         self._has_alternative = has_alternative
         self._on_change = on_change
@@ -125,7 +128,7 @@ class FeedEndpoint:
         return str(self._state.name)
 
     @property
-    def handler(self) -> Optional[IConnectionHandler]:
+    def handler(self) -> IConnectionHandler | None:
         """The open connection's handler (the session), if one is open."""
         state = self._state
         return state.handler if isinstance(state, Open) else None
@@ -170,11 +173,11 @@ class FeedEndpoint:
             self._client.stopService()
             self._client.startService()
 
-    def park(self, reason: str = "not needed") -> "Deferred[None]":
+    def park(self, reason: str = "not needed") -> Deferred[None]:
         """Leave gracefully (unsubscribe, close 1000) and stop retrying."""
         return self._leave(Idle, reason)
 
-    def stop(self) -> "Deferred[None]":
+    def stop(self) -> Deferred[None]:
         """Shut down for good, gracefully; fires once the connection is closed."""
         return self._leave(Stopped, "shutdown")
 
@@ -186,7 +189,7 @@ class FeedEndpoint:
             connection.protocol.abort()
         self._stop_client(state)
 
-    def _leave(self, target: type, reason: str) -> "Deferred[None]":
+    def _leave(self, target: type, reason: str) -> Deferred[None]:
         state = self._state
         if isinstance(state, (Idle, Stopped)):
             if target is Stopped and isinstance(state, Idle):
@@ -215,7 +218,7 @@ class FeedEndpoint:
         assert connection is not None
         d = connection.handler.leave().addTimeout(c.ack_timeout, self._clock).addErrback(lambda f: None)
 
-        def close(_: object) -> Optional["Deferred[None]"]:
+        def close(_: object) -> Deferred[None] | None:
             if self._state is not leaving or leaving.connection is None:
                 return None
             protocol = leaving.connection.protocol
@@ -228,7 +231,7 @@ class FeedEndpoint:
             closed.addErrback(lambda f: protocol.abort())
             return closed
 
-        def stop_client(_: object) -> "Deferred[None]":
+        def stop_client(_: object) -> Deferred[None]:
             return self._stop_client(leaving)
 
         def left(_: object) -> None:
@@ -241,18 +244,19 @@ class FeedEndpoint:
         d.addBoth(stop_client)  # addBoth: even a leave cut short stops retrying
         d.addBoth(left)
 
-    def _stop_client(self, state: State) -> "Deferred[None]":
+    def _stop_client(self, state: State) -> Deferred[None]:
         """Stop ClientService on a fresh stack (its machine may be mid-transition),
         unless by then the endpoint has moved on (a restart wins)."""
 
-        def stop() -> Optional["Deferred[None]"]:
+        def stop(_: object) -> Deferred[None] | None:
             return self._client.stopService() if self._state is state else None
 
-        return deferLater(self._clock, 0, stop)
+        fresh: Deferred[None] = deferLater(self._clock, 0, lambda: None)
+        return fresh.addCallback(stop)
 
     # -- attempts (called by the guard and by ClientService) ------------------
 
-    def _admit(self) -> Optional[AttemptRefused]:
+    def _admit(self) -> AttemptRefused | None:
         """Called for each attempt: None admits it."""
         state = self._state
         if not isinstance(state, (Connecting, Waiting)):
@@ -350,7 +354,7 @@ class FeedEndpoint:
         return deliver
 
     def connection_closed(
-        self, protocol: Any, code: Optional[int], reason: Optional[str], clean: bool, cause: Optional[Failure]
+        self, protocol: Any, code: int | None, reason: str | None, clean: bool, cause: Failure | None
     ) -> None:
         text = close_reason(code, reason, clean, cause)
         refused = transport_refusal(code, reason)
@@ -397,12 +401,12 @@ class FeedEndpoint:
 
     # -- state changes -----------------------------------------------------------
 
-    def _enter(self, new: State, reason: Optional[str] = None) -> None:
+    def _enter(self, new: State, reason: str | None = None) -> None:
         check(self._state, new, lambda text: self.log.critical("{endpoint}: {text}", endpoint=self.name, text=text))
         self._state = new
         self._changed(new, reason)
 
-    def _changed(self, state: State, reason: Optional[str]) -> None:
+    def _changed(self, state: State, reason: str | None) -> None:
         self.log.info("{endpoint} {state}{why}", endpoint=self.name, state=state.name,
                       why=f": {reason}" if reason else "")
         self._publish(

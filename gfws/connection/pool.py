@@ -15,7 +15,8 @@ selector's job (``gfws.publish.selector``); the pool only tells it, through
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList
@@ -25,7 +26,7 @@ from twisted.logger import Logger
 from gfws.config import PoolConfig
 from gfws.connection.endpoint import FeedEndpoint
 
-LeaderChange = Callable[[FeedEndpoint, Optional[FeedEndpoint]], None]
+LeaderChange = Callable[[FeedEndpoint, FeedEndpoint | None], None]
 """(new leader, previous leader or None)."""
 
 
@@ -45,10 +46,10 @@ class EndpointPool(Service):
         self._on_leader = on_leader
         self._maintenance_delay = maintenance_delay
         self.endpoints: list[FeedEndpoint] = []
-        self.leader: Optional[FeedEndpoint] = None
+        self.leader: FeedEndpoint | None = None
         self.venue_status = "online"
         self.switches = 0
-        self._pending: Optional[IDelayedCall] = None
+        self._pending: IDelayedCall | None = None
 
     def add(self, endpoint: FeedEndpoint) -> None:
         self.endpoints.append(endpoint)
@@ -78,7 +79,7 @@ class EndpointPool(Service):
         super().startService()
         self._elect()
 
-    def stopService(self) -> "Deferred[Any]":
+    def stopService(self) -> Deferred[Any]:
         super().stopService()
         if self._pending is not None and self._pending.active():
             self._pending.cancel()
@@ -107,7 +108,7 @@ class EndpointPool(Service):
         current = self.leader
         failback = self.config.failback
         if current is not None and current.ready and not (failback and ready[0] is not current):
-            leader: Optional[FeedEndpoint] = current
+            leader: FeedEndpoint | None = current
         elif ready:
             leader = ready[0]
         else:

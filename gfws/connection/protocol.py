@@ -10,7 +10,8 @@ test can stand in for it with no socket.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.python.failure import Failure
@@ -30,8 +31,8 @@ def disable_nagle(transport: Any) -> bool:
 
 
 class FeedClientProtocol(WebSocketClientProtocol):
-    _deliver: Optional[Callable[[bytes, bool], None]] = None
-    _cause: Optional[Failure] = None
+    _deliver: Callable[[bytes, bool], None] | None = None
+    _cause: Failure | None = None
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -51,13 +52,13 @@ class FeedClientProtocol(WebSocketClientProtocol):
         uses no observers, so a message goes straight to ``onMessage``."""
         if not self.failedByMe:
             self.onMessage(b"".join(self.message_data), self.message_is_binary)
-        self.message_data = None
+        self.message_data = None  # type: ignore[assignment]
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._cause = reason  # the transport's own words (TLS checks say which failed)
         super().connectionLost(reason)
 
-    def onClose(self, wasClean: bool, code: Optional[int], reason: Optional[str]) -> None:
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         self._deliver = None
         self.factory.connector.connection_closed(self, code, reason, wasClean, self._cause)
 

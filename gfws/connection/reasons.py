@@ -5,7 +5,6 @@ HTTP status of a refused handshake, the close code and reason."""
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from twisted.internet import error
 from twisted.internet.defer import CancelledError
@@ -51,7 +50,7 @@ def connect_failure(failure: Failure, where: str, timeout: float) -> str:
     return f"cannot connect to {where}: {value.__class__.__name__}: {value}"
 
 
-def tls_failure(cause: Optional[Failure]) -> Optional[str]:
+def tls_failure(cause: Failure | None) -> str | None:
     """Which TLS check failed, when the transport says so."""
     if cause is None:
         return None
@@ -60,13 +59,14 @@ def tls_failure(cause: Optional[Failure]) -> Optional[str]:
     if name == "VerificationError":  # service_identity: the certificate is not for this host
         return f"TLS failure: host name check failed ({value})"
     if type(value).__module__.startswith("OpenSSL"):
-        details = [e for e in (value.args[0] if value.args and isinstance(value.args[0], list) else [])]
+        args = getattr(value, "args", ())
+        details = args[0] if args and isinstance(args[0], list) else []
         text = "; ".join(str(d[2]) for d in details if isinstance(d, tuple) and len(d) > 2) or str(value)
         return f"TLS failure: {text}"
     return None
 
 
-def close_reason(code: Optional[int], reason: Optional[str], clean: bool, cause: Optional[Failure]) -> str:
+def close_reason(code: int | None, reason: str | None, clean: bool, cause: Failure | None) -> str:
     """How a WebSocket (or its opening handshake) ended."""
     tls = tls_failure(cause)
     if tls is not None:
@@ -85,7 +85,7 @@ def close_reason(code: Optional[int], reason: Optional[str], clean: bool, cause:
     return f"closed with {named}{'' if clean else ', unclean'}: {text or 'no reason'}"
 
 
-def transport_refusal(code: Optional[int], reason: Optional[str]) -> Optional[str]:
+def transport_refusal(code: int | None, reason: str | None) -> str | None:
     """The integrity kind of a frame Autobahn refused, from how it closed.
 
     Autobahn sends 1009/1007, or (when it fails by dropping the socket)

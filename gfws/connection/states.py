@@ -13,7 +13,8 @@ disconnecting, shutdown.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
@@ -45,7 +46,7 @@ class Connecting:
     def __init__(self, attempt: int = 0, trial: bool = False) -> None:
         self.attempt = attempt
         self.trial = trial  # this attempt is the breaker's half-open trial
-        self.failure: Optional[str] = None  # why it failed, once it did
+        self.failure: str | None = None  # why it failed, once it did
         self.held_back = False  # refused before it began: counts against nothing
 
 
@@ -101,7 +102,7 @@ class Open:
         self.link = link
         self.trial = trial
         self.phase = "connected"  # then subscribing, then active
-        self.failure: Optional[str] = None  # why the handler gave up on it
+        self.failure: str | None = None  # why the handler gave up on it
 
     @property
     def name(self) -> str:
@@ -119,7 +120,7 @@ class Leaving:
 
     name = "disconnecting"
 
-    def __init__(self, connection: Optional[Open], target: str, reason: str) -> None:
+    def __init__(self, connection: Open | None, target: str, reason: str) -> None:
         self.connection = connection  # None once its socket has closed
         self.target = target  # "disconnected" (parked) or "shutdown"
         self.reason = reason
@@ -128,7 +129,7 @@ class Leaving:
         self._done: list[Deferred[None]] = []
         self.finished = False
 
-    def wait(self) -> "Deferred[None]":
+    def wait(self) -> Deferred[None]:
         """Fires when the endpoint has left (or a restart superseded leaving)."""
         if self.finished:
             return succeed(None)
@@ -136,7 +137,7 @@ class Leaving:
         self._done.append(d)
         return d
 
-    def socket_closed(self, how: Optional[str] = None) -> None:
+    def socket_closed(self, how: str | None = None) -> None:
         if how is not None:
             self.closed_with = how
         if self.connection is not None:

@@ -6,7 +6,7 @@ the certificate nor the host name.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from autobahn.websocket.util import parse_url
 from twisted.internet import ssl
@@ -14,8 +14,9 @@ from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IStreamClientEndpoint
 
 
-def load_trust_root(ca_bundle: str) -> ssl.IOpenSSLTrustRoot:
-    """Every certificate of a PEM bundle as the trust root."""
+def load_trust_root(ca_bundle: str) -> Any:
+    """Every certificate of a PEM bundle as the trust root (an ``IOpenSSLTrustRoot``,
+    an interface Twisted keeps private)."""
     with open(ca_bundle, "rb") as f:
         pem = f.read()
     marker = b"-----END CERTIFICATE-----"
@@ -26,7 +27,7 @@ def load_trust_root(ca_bundle: str) -> ssl.IOpenSSLTrustRoot:
 
 
 def client_endpoint(
-    reactor: Any, url: str, ca_bundle: Optional[str] = None, timeout: float = 10.0
+    reactor: Any, url: str, ca_bundle: str | None = None, timeout: float = 10.0
 ) -> IStreamClientEndpoint:
     """A TCP endpoint for ``url``; for ``wss://`` verified TLS with SNI."""
     secure, host, port, _resource, _path, _params = parse_url(url)

@@ -9,13 +9,13 @@ the input.
 from __future__ import annotations
 
 from collections import deque
-from typing import Hashable, Optional
+from collections.abc import Hashable
 
 from twisted.internet.interfaces import IReactorTime
 
 
 class RecentKeys:
-    def __init__(self, capacity: int = 100_000, max_age: float = 0.0, clock: Optional[IReactorTime] = None) -> None:
+    def __init__(self, capacity: int = 100_000, max_age: float = 0.0, clock: IReactorTime | None = None) -> None:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
         if max_age > 0 and clock is None:
@@ -30,7 +30,7 @@ class RecentKeys:
     def __len__(self) -> int:
         return len(self._seen)
 
-    def first_time(self, key: Hashable, now: Optional[float] = None) -> bool:
+    def first_time(self, key: Hashable, now: float | None = None) -> bool:
         """Remember ``key``; False if it is in the window (a duplicate).
 
         ``now`` saves a clock read when the caller already has the time.

@@ -9,7 +9,7 @@ channel's subscriptions are renewed through ``on_gap``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from twisted.internet.interfaces import IReactorTime
 

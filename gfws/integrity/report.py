@@ -9,7 +9,7 @@ the log (no timer involved: the check rides on the next occurrence).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -39,9 +39,9 @@ class IntegrityReporter:
         kind: str,
         detail: str,
         recv_ts: float,
-        symbol: Optional[str] = None,
-        channel: Optional[str] = None,
-        endpoint: Optional[str] = None,
+        symbol: str | None = None,
+        channel: str | None = None,
+        endpoint: str | None = None,
     ) -> None:
         self.counts[kind] += 1
         self._publish(

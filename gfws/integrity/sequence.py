@@ -7,8 +7,6 @@ or below the last one is a duplicate or a replay (drop it).
 
 from __future__ import annotations
 
-from typing import Optional
-
 
 class SequenceTracker:
     def __init__(self) -> None:
@@ -19,7 +17,7 @@ class SequenceTracker:
     def reset(self, channel: str) -> None:
         self._last.pop(channel, None)
 
-    def check(self, channel: str, sequence: int, snapshot: bool) -> Optional[tuple[str, int, int]]:
+    def check(self, channel: str, sequence: int, snapshot: bool) -> tuple[str, int, int] | None:
         """None when in order; else ``("gap", first_missing, last_missing)``
         or ``("regression", last_seen, sequence)``.  A snapshot restarts the count."""
         last = self._last.get(channel)

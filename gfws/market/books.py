@@ -8,7 +8,7 @@ snapshot.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
 
 from zope.interface import implementer
 
@@ -64,7 +64,7 @@ class BookHandler:
         self._seen = context.seen["book"]
         self.updates_ignored = 0
 
-    def book(self, symbol: str) -> Optional[OrderBook]:
+    def book(self, symbol: str) -> OrderBook | None:
         return self._books.get(symbol)
 
     def is_live(self, symbol: str) -> bool:
@@ -127,7 +127,7 @@ class BookHandler:
         if newly_live:
             self._live_changed()
 
-    def _event(self, book: OrderBook, checksum: int, snapshot: bool, recv_ts: float, ts: Optional[str]) -> Book:
+    def _event(self, book: OrderBook, checksum: int, snapshot: bool, recv_ts: float, ts: str | None) -> Book:
         depth = book.depth
         return Book(
             venue=self._context.venue,
@@ -147,7 +147,7 @@ class BookHandler:
     def all_live(self, symbols: Iterable[str]) -> bool:
         return all(symbol in self._live for symbol in symbols)
 
-    def current(self, symbol: str, recv_ts: float) -> Optional[Book]:
+    def current(self, symbol: str, recv_ts: float) -> Book | None:
         """The verified book as an event (for a consumer switching source)."""
         book = self._books.get(symbol)
         if book is None or symbol not in self._live:

@@ -4,8 +4,8 @@ item passes (subscribed symbol, venue time order, age)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable, Optional
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from gfws.events import Event
 from gfws.integrity.report import IntegrityReporter
@@ -14,10 +14,10 @@ from gfws.market.instruments import Instruments
 from gfws.market.precision import PairPrecision
 
 
-def venue_seconds(ts: str) -> Optional[float]:
+def venue_seconds(ts: str) -> float | None:
     """POSIX seconds of an RFC 3339 UTC time (nanoseconds are truncated)."""
     try:
-        return datetime.fromisoformat(ts[:26].rstrip("Z")).replace(tzinfo=timezone.utc).timestamp()
+        return datetime.fromisoformat(ts[:26].rstrip("Z")).replace(tzinfo=UTC).timestamp()
     except ValueError:
         return None
 
@@ -32,7 +32,7 @@ class FeedContext:
         reporter: IntegrityReporter,
         instruments: Instruments,
         endpoint: str,
-        expected: Optional[dict[str, set[str]]] = None,
+        expected: dict[str, set[str]] | None = None,
         max_message_age: float = 0.0,
     ) -> None:
         self.venue: str = dialect.name
@@ -48,7 +48,7 @@ class FeedContext:
         self._last_ts: dict[str, dict[str, str]] = {"ticker": {}, "trade": {}, "book": {}}
         self.max_message_age = max_message_age
 
-    def admit(self, channel: str, symbol: str, ts: Optional[str], recv_ts: float) -> bool:
+    def admit(self, channel: str, symbol: str, ts: str | None, recv_ts: float) -> bool:
         """Is this item for a subscribed symbol?  Also flags venue times that
         go backwards or are older than ``max_message_age`` (counted, not dropped)."""
         expected = self.expected.get(channel)
@@ -78,13 +78,13 @@ class FeedContext:
         """A resubscription starts a new stream (a snapshot may be older)."""
         self._last_ts[channel].pop(symbol, None)
 
-    def precision_for(self, symbol: str, channel: str, recv_ts: float) -> Optional[PairPrecision]:
+    def precision_for(self, symbol: str, channel: str, recv_ts: float) -> PairPrecision | None:
         precision = self.instruments.precision(symbol)
         if precision is None:
             self.reject("unknown_instrument", f"no precision known for {symbol}", recv_ts, symbol, channel)
         return precision
 
     def reject(
-        self, kind: str, detail: str, recv_ts: float, symbol: Optional[str], channel: str
+        self, kind: str, detail: str, recv_ts: float, symbol: str | None, channel: str
     ) -> None:
         self.reporter.report(kind, detail, recv_ts, symbol=symbol, channel=channel, endpoint=self.endpoint)

@@ -7,7 +7,8 @@ their own handler (``gfws.market.books``).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from zope.interface import implementer
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
-from gfws.messages import PairInfo
 from gfws.market.precision import PairPrecision
+from gfws.messages import PairInfo
 
 
 class Instruments:
@@ -22,10 +22,10 @@ class Instruments:
     def __len__(self) -> int:
         return len(self._precisions)
 
-    def precision(self, symbol: str) -> Optional[PairPrecision]:
+    def precision(self, symbol: str) -> PairPrecision | None:
         return self._precisions.get(symbol)
 
-    def status(self, symbol: str) -> Optional[str]:
+    def status(self, symbol: str) -> str | None:
         return self._status.get(symbol)
 
     def apply(self, pairs: Iterable[PairInfo], snapshot: bool) -> list[str]:

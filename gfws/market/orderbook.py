@@ -9,8 +9,8 @@ that did not move.
 from __future__ import annotations
 
 from bisect import insort
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Callable, Iterable
 
 from gfws.events import PriceLevel
 
@@ -27,7 +27,7 @@ class BookSide:
     one side only, and the untouched side's tuple is shared by the next event.
     """
 
-    __slots__ = ("_sign", "_keys", "_pairs", "_texts", "_top", "_top_n", "_text", "_text_n")
+    __slots__ = ("_keys", "_pairs", "_sign", "_text", "_text_n", "_texts", "_top", "_top_n")
 
     def __init__(self, sign: int) -> None:
         self._sign = sign
@@ -92,7 +92,7 @@ class BookSide:
 class OrderBook:
     """The book of one symbol at a subscribed depth."""
 
-    __slots__ = ("symbol", "depth", "bids", "asks", "_level_text")
+    __slots__ = ("_level_text", "asks", "bids", "depth", "symbol")
 
     def __init__(self, symbol: str, depth: int, level_text: LevelText) -> None:
         self.symbol = symbol

@@ -9,6 +9,7 @@ an error to report, never something to round silently.
 from __future__ import annotations
 
 from decimal import Context, Decimal, Inexact, InvalidOperation
+
 _EXACT = Context(prec=60, traps=[Inexact, InvalidOperation])
 
 
@@ -55,7 +56,7 @@ def exact(value: Decimal, step: Decimal) -> Decimal:
 class PairPrecision:
     """Decimals of a pair's prices and sizes, as announced by the venue."""
 
-    __slots__ = ("price_decimals", "qty_decimals", "price_step", "qty_step")
+    __slots__ = ("price_decimals", "price_step", "qty_decimals", "qty_step")
 
     def __init__(self, price_decimals: int, qty_decimals: int) -> None:
         self.price_decimals = price_decimals

@@ -10,7 +10,7 @@ one endpoint loses no trade another delivered.  Everything else
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -23,7 +23,7 @@ class Outlet:
 
     __slots__ = ("_selector", "endpoint", "publish")
 
-    def __init__(self, selector: "Selector", endpoint: Optional[str]) -> None:
+    def __init__(self, selector: Selector, endpoint: str | None) -> None:
         self._selector = selector
         self.endpoint = endpoint
         # Bound once: the hot path is one call.
@@ -54,15 +54,15 @@ class Selector:
     ) -> None:
         self.bus = bus
         self.hot = hot
-        self.leader: Optional[str] = None
+        self.leader: str | None = None
         self.trades = RecentKeys(dedup_capacity, dedup_max_age, clock)
         self.switches = 0
 
-    def outlet(self, endpoint: Optional[str] = None) -> Outlet:
+    def outlet(self, endpoint: str | None = None) -> Outlet:
         """The way in for ``endpoint``'s events (None: events of no endpoint)."""
         return Outlet(self, endpoint)
 
-    def lead(self, endpoint: Optional[str], restated: Iterable[Event] = ()) -> None:
+    def lead(self, endpoint: str | None, restated: Iterable[Event] = ()) -> None:
         """``endpoint`` now carries books and tickers; ``restated`` (its current
         verified books) tells the consumer the state it switches to."""
         self.leader = endpoint

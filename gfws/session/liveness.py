@@ -17,7 +17,7 @@ and is read before the next check, which judges as usual.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
@@ -36,7 +36,7 @@ class LivenessMonitor:
         send_ping: Callable[[Callable[[], None]], None],
         on_dead: Callable[[str], None],
         on_stale: Callable[[str, str, float], None],
-        check_interval: Optional[float] = None,
+        check_interval: float | None = None,
     ) -> None:
         self._clock = clock
         self.data_timeout = data_timeout
@@ -53,7 +53,7 @@ class LivenessMonitor:
         self.last_data = clock.seconds()
         self._last_ping = clock.seconds()
         self._last_check = clock.seconds()
-        self._ping_outstanding: Optional[float] = None
+        self._ping_outstanding: float | None = None
         self._ping_queued = False
         self._loop = LoopingCall(self.check)
         self._loop.clock = clock
@@ -83,7 +83,7 @@ class LivenessMonitor:
             for symbol in symbols:
                 seen[symbol] = now
 
-    def _verdict(self, now: float) -> Optional[str]:
+    def _verdict(self, now: float) -> str | None:
         silent = now - self.last_data
         if silent > self.data_timeout:
             return f"no data for {silent:.1f}s (limit {self.data_timeout:g}s)"

@@ -7,7 +7,7 @@ when any was refused or when they did not all come in time.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -42,7 +42,7 @@ class RequestsClosed(Exception):
 
 
 class _Pending:
-    __slots__ = ("method", "channel", "symbols", "remaining", "accepted", "rejected", "deferred", "timer")
+    __slots__ = ("accepted", "channel", "deferred", "method", "rejected", "remaining", "symbols", "timer")
 
     def __init__(self, method: str, channel: str, symbols: Sequence[str], expected: int) -> None:
         self.method = method
@@ -52,7 +52,7 @@ class _Pending:
         self.accepted: list[str] = []
         self.rejected: dict[str, str] = {}
         self.deferred: Deferred[list[str]] = Deferred()
-        self.timer: Optional[IDelayedCall] = None
+        self.timer: IDelayedCall | None = None
 
 
 class PendingRequests:
@@ -73,7 +73,7 @@ class PendingRequests:
 
     def expect(
         self, req_id: int, method: str, channel: str, symbols: Sequence[str], expected: int, armed: bool = True
-    ) -> "Deferred[list[str]]":
+    ) -> Deferred[list[str]]:
         """Register a request; the Deferred fires with the accepted symbols.
 
         The timeout starts now, or at ``arm(req_id)`` for a request that

@@ -13,7 +13,8 @@ unusable so the endpoint replaces the connection.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -71,9 +72,9 @@ class FeedSession:
         clock: IReactorTime,
         endpoint: str,
         ack_timeout: float,
-        liveness: Optional[LivenessConfig] = None,
-        rate_limit: Optional[RateLimitConfig] = None,
-        integrity: Optional[IntegrityConfig] = None,
+        liveness: LivenessConfig | None = None,
+        rate_limit: RateLimitConfig | None = None,
+        integrity: IntegrityConfig | None = None,
     ) -> None:
         self._dialect = dialect
         self._publish = publish
@@ -105,7 +106,7 @@ class FeedSession:
         self.books = BookHandler(
             context,
             {symbol: dict(s.options)["depth"] for s in subscriptions if s.channel == "book" for symbol in s.symbols},
-            lambda symbol: self.subscriptions.renew("book", symbol),
+            self._renew_book,
             lambda: self._link.readiness_changed(),
         )
         handlers: list[IEventHandler] = [
@@ -166,7 +167,7 @@ class FeedSession:
         for handler in self._handlers.values():
             handler.reset()
 
-    def leave(self) -> "Deferred[Any]":
+    def leave(self) -> Deferred[Any]:
         if self.closed:
             return succeed(None)
         return self.subscriptions.leave()
@@ -189,9 +190,9 @@ class FeedSession:
             return
         self.liveness.last_data = recv_ts
         if kind is ChannelData:
-            self._route(message, recv_ts)  # type: ignore[arg-type]
+            self._route(message, recv_ts)
         elif kind is Ack:
-            self._ack_received(message, recv_ts)  # type: ignore[arg-type]
+            self._ack_received(message, recv_ts)
 
     # -- inbound ------------------------------------------------------------
 
@@ -244,7 +245,7 @@ class FeedSession:
 
     # -- reports and recovery -----------------------------------------------
 
-    def _error(self, text: str, channel: Optional[str], symbol: Optional[str], method: str) -> None:
+    def _error(self, text: str, channel: str | None, symbol: str | None, method: str) -> None:
         self.log.error(
             "{endpoint}: {method} {channel} {symbol} refused: {text}",
             endpoint=self.endpoint, method=method, channel=channel, symbol=symbol or "", text=text,
@@ -273,6 +274,9 @@ class FeedSession:
         if channel == "book":
             self.books.invalidate(symbol)
         self.subscriptions.renew(channel, symbol)
+
+    def _renew_book(self, symbol: str) -> None:
+        self.subscriptions.renew("book", symbol)
 
     def _precision_changed(self, symbol: str) -> None:
         if ("book", symbol) in self.subscriptions.by_key:

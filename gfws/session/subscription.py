@@ -13,7 +13,8 @@ at a time.  Any other input in a state raises ``automat.NoTransition``.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from automat import TypeMachineBuilder
 
@@ -84,7 +85,7 @@ _Machine = _build()
 class Subscription:
     """One (channel, symbol) of one connection: its options and its state."""
 
-    __slots__ = ("channel", "symbol", "options", "_core", "inputs")
+    __slots__ = ("_core", "channel", "inputs", "options", "symbol")
 
     def __init__(
         self, channel: str, symbol: str, options: dict, changed: Callable[[str], None] = lambda state: None

@@ -11,7 +11,8 @@ then subscribes again, one at a time per subscription.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from twisted.internet.defer import CancelledError, Deferred, DeferredList
 from twisted.internet.interfaces import IReactorTime
@@ -27,7 +28,7 @@ from gfws.session.throttle import RequestThrottle
 
 RATE_LIMITED = "Exceeded msg rate"
 
-ErrorReport = Callable[[str, Optional[str], Optional[str], str], None]
+ErrorReport = Callable[[str, str | None, str | None, str], None]
 """(venue text, channel, symbol, method) of a refusal no retry will mend."""
 
 
@@ -76,7 +77,7 @@ class Subscriptions:
 
     def request(
         self, method: str, channel: str, symbols: Sequence[str], options: Mapping[str, Any]
-    ) -> "Deferred[list[str]]":
+    ) -> Deferred[list[str]]:
         """Send a (un)subscribe; the Deferred fires when the venue acked it.
 
         The ack timeout runs from when the request leaves the throttle.
@@ -89,11 +90,11 @@ class Subscriptions:
         self._throttle.send(payload, lambda: self._requests.arm(req_id))
         return d
 
-    def subscribe_channel(self, channel: str) -> "Deferred[Any]":
+    def subscribe_channel(self, channel: str) -> Deferred[Any]:
         """A symbol-less channel (the instrument list)."""
         return self._track(self.request("subscribe", channel, (), {}), channel)
 
-    def subscribe_all(self) -> "Deferred[Any]":
+    def subscribe_all(self) -> Deferred[Any]:
         """Every configured subscription; fires once each is answered."""
         requests = []
         for config in self._configs:
@@ -101,7 +102,7 @@ class Subscriptions:
             requests.append(self._subscribe(config.channel, subs, config.options))
         return DeferredList(requests, consumeErrors=True)
 
-    def _subscribe(self, channel: str, subs: list[Subscription], options: Mapping[str, Any]) -> "Deferred[Any]":
+    def _subscribe(self, channel: str, subs: list[Subscription], options: Mapping[str, Any]) -> Deferred[Any]:
         """Subscribe until every symbol is accepted or refused for good."""
         for sub in subs:
             sub.inputs.request()
@@ -133,14 +134,18 @@ class Subscriptions:
                 return None
             pause = deferLater(self._clock, self._retry_delay, lambda: None)
             self._waiting.add(pause)
-            pause.addBoth(lambda result: (self._waiting.discard(pause), result)[1])
+            def paused(result: Any) -> Any:
+                self._waiting.discard(pause)
+                return result
+
+            pause.addBoth(paused)
             return pause.addCallback(lambda _: self._subscribe(channel, again, options))
 
         symbols = [sub.symbol for sub in subs]
         d = self.request("subscribe", channel, symbols, options).addCallbacks(accepted, refused)
         return self._track(d, channel)
 
-    def _track(self, d: "Deferred[Any]", channel: str) -> "Deferred[Any]":
+    def _track(self, d: Deferred[Any], channel: str) -> Deferred[Any]:
         """Report what no retry will mend: an unanswered request fails the connection."""
 
         def failed(failure: Failure) -> None:
@@ -188,7 +193,7 @@ class Subscriptions:
 
     # -- end ----------------------------------------------------------------
 
-    def leave(self) -> "Deferred[Any]":
+    def leave(self) -> Deferred[Any]:
         """Unsubscribe everything live (graceful shutdown); fires when all answered."""
         requests = []
         for config in self._configs:

@@ -8,7 +8,7 @@ order; one timer (not one per request) drains the queue.
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
@@ -23,8 +23,8 @@ class RequestThrottle:
         self.burst = burst
         self._tokens = float(burst)
         self._stamp = clock.seconds()
-        self._queue: deque[tuple[bytes, Optional[Callable[[], None]]]] = deque()
-        self._timer: Optional[IDelayedCall] = None
+        self._queue: deque[tuple[bytes, Callable[[], None] | None]] = deque()
+        self._timer: IDelayedCall | None = None
         self.sent = 0
         self.delayed = 0
 
@@ -36,7 +36,7 @@ class RequestThrottle:
         self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
-    def send(self, payload: bytes, on_sent: Optional[Callable[[], None]] = None) -> None:
+    def send(self, payload: bytes, on_sent: Callable[[], None] | None = None) -> None:
         """Send now if a token is free, else after the requests queued before it."""
         if not self._queue:
             self._refill()
@@ -48,7 +48,7 @@ class RequestThrottle:
         self._queue.append((payload, on_sent))
         self._schedule()
 
-    def _transmit(self, payload: bytes, on_sent: Optional[Callable[[], None]]) -> None:
+    def _transmit(self, payload: bytes, on_sent: Callable[[], None] | None) -> None:
         self.sent += 1
         self._send(payload)
         if on_sent is not None:

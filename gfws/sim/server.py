@@ -15,7 +15,9 @@ from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerPr
 from autobahn.websocket.types import ConnectionDeny
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from gfws.sim.gate import GateFaults
 from gfws.sim.session import SimSession
@@ -27,13 +29,18 @@ class KrakenSimProtocol(WebSocketServerProtocol):
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        self.transport.setTcpNoDelay(True)  # as Kraken does; Autobahn's own attempt comes too early
+        self.tcp.setTcpNoDelay(True)  # as Kraken does; Autobahn's own attempt comes too early
         gate: SimulatorService = self.factory.gate
         gate.protocols.add(self)
         if gate.stalled == "silent":
-            self.transport.pauseProducing()
+            self.tcp.pauseProducing()
 
-    def connectionLost(self, reason: Any) -> None:
+    @property
+    def tcp(self) -> Any:
+        """The TCP transport (typed loosely by Twisted)."""
+        return self.transport
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)
         self.factory.gate.protocol_lost(self)
 
@@ -87,7 +94,7 @@ class SimulatorService(Service, GateFaults):
         tls: Any = None,
     ) -> None:
         if reactor is None:
-            from twisted.internet import reactor  # type: ignore[no-redef]
+            from twisted.internet import reactor
         self.venue = venue
         self.requested_port = port
         self.interface = interface
@@ -134,7 +141,8 @@ class SimulatorService(Service, GateFaults):
         if self._listening is None:
             return succeed(None)
         listening, self._listening = self._listening, None
-        return listening.stopListening()  # type: ignore[no-any-return]
+        stopped: Deferred[None] = listening.stopListening()
+        return stopped
 
     # -- faults -----------------------------------------------------------
 
@@ -163,12 +171,12 @@ class SimulatorService(Service, GateFaults):
         self.stalled = mode
         if mode == "silent":
             for protocol in self.protocols:
-                protocol.transport.pauseProducing()
+                protocol.tcp.pauseProducing()
 
     def unstall(self) -> None:
         if self.stalled == "silent":
             for protocol in self.protocols:
-                protocol.transport.resumeProducing()
+                protocol.tcp.resumeProducing()
         self.stalled = None
 
     def refuse_connections(self, mode: str = "tcp") -> Deferred[Any]:

@@ -35,7 +35,7 @@ class SimVenue:
         seed: int = 1,
     ) -> None:
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
+            from twisted.internet import reactor as clock
         self.market = market or SimMarket(seed=seed)
         self.clock: IReactorTime = clock  # type: ignore[assignment]
         self.interval = interval
