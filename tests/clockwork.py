@@ -242,6 +242,17 @@ class Rig:
             pool.add(endpoint)
         return endpoint, hand
 
+    def stop(self, endpoint: FeedEndpoint) -> None:
+        """Stop ``endpoint`` gracefully (the venue answers the close), and check
+        that nothing is left on the clock."""
+        endpoint.stop()
+        self.turn()
+        for handler in self.handlers.get(endpoint.name, []):
+            if handler.link is not None and not handler.link.protocol.lost:
+                handler.link.protocol.lose(1000, "client leaving", clean=True)
+        self.turn()
+        self.assert_quiet()
+
     def states(self, name: str) -> list[str]:
         return [e.state for e in self.events if getattr(e, "endpoint", None) == name and e.state != "leader"]
 

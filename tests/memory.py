@@ -95,7 +95,7 @@ class MemoryLink:
         return self
 
     def run(self, seconds: float) -> None:
-        steps = int(round(seconds / 0.05))
+        steps = round(seconds / 0.05)
         for _ in range(steps):
             self.clock.advance(0.05)
 

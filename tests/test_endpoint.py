@@ -44,10 +44,7 @@ def test_a_stopped_endpoint_starts_again():
     rig.turn()
     hand.succeed_next()
     assert endpoint.state == "active" and len(rig.handlers["a"]) == 2
-    endpoint.stop()
-    rig.turn()
-    hand.protocols[-1].lose(1000, "client leaving", clean=True)
-    rig.assert_quiet()
+    rig.stop(endpoint)
 
 
 # -- scenario 1, at the endpoint: a restart while leaving wins -------------------------
@@ -70,10 +67,7 @@ def test_a_start_while_leaving_wins_closes_the_old_session_and_shows_the_true_st
     rig.turn(30)
     assert endpoint.state == "active" and endpoint.ready and not new.aborted
     assert rig.states("b")[-3:] == ["connected", "subscribing", "active"]
-    endpoint.stop()
-    rig.turn()
-    new.lose(1000, "client leaving", clean=True)
-    rig.assert_quiet()
+    rig.stop(endpoint)
 
 
 # -- scenario 2: an abandoned breaker trial releases the breaker -----------------------
@@ -95,10 +89,7 @@ def test_an_endpoint_parked_during_its_half_open_trial_connects_again():
     assert len(hand.pending) == 1, "the new attempt was held back by a trial nobody runs"
     hand.succeed_next()
     assert endpoint.state == "active" and endpoint.breaker.state == "closed"
-    endpoint.stop()
-    rig.turn()
-    hand.protocols[-1].lose(1000, "client leaving", clean=True)
-    rig.assert_quiet()
+    rig.stop(endpoint)
 
 
 # -- scenario 5: a stop during a park waits for the connection to close ----------------
@@ -146,10 +137,7 @@ def test_after_an_outage_of_any_length_the_feed_is_back_within_10s_inside_the_bu
     attempts = [t for t in sorted(set(_attempt_times(rig)))]
     for i, t in enumerate(attempts):
         assert len([u for u in attempts[i:] if u - t < 600]) <= 150
-    endpoint.stop()
-    rig.turn()
-    hand.protocols[-1].lose(1000, "client leaving", clean=True)
-    rig.assert_quiet()
+    rig.stop(endpoint)
 
 
 def _attempt_times(rig: Rig) -> list[float]:
@@ -169,10 +157,7 @@ def test_the_first_retry_after_a_long_active_connection_is_quick():
         while endpoint.state != "active":
             rig.clock.advance(0.05)
         assert rig.clock.seconds() - lost_at <= ConnectionConfig().backoff_initial + 0.1
-    endpoint.stop()
-    rig.turn()
-    hand.protocols[-1].lose(1000, "client leaving", clean=True)
-    rig.assert_quiet()
+    rig.stop(endpoint)
 
 
 def test_the_breaker_does_not_keep_the_only_endpoint_away():
@@ -186,10 +171,7 @@ def test_the_breaker_does_not_keep_the_only_endpoint_away():
     assert len(hand.pending) == 1  # still trying within backoff, not every 30 s
     hand.succeed_next()
     assert endpoint.state == "active" and endpoint.breaker.state == "closed"
-    endpoint.stop()
-    rig.turn()
-    hand.protocols[-1].lose(1000, "client leaving", clean=True)
-    rig.assert_quiet()
+    rig.stop(endpoint)
 
 
 def test_the_breaker_holds_an_endpoint_back_while_another_carries_the_feed():
@@ -203,9 +185,7 @@ def test_the_breaker_holds_an_endpoint_back_while_another_carries_the_feed():
     assert endpoint.state == "failed" and hand.pending == []
     rig.turn(21.5)
     assert len(hand.pending) == 1  # the half-open trial, after the recovery time
-    endpoint.stop()
-    rig.turn()
-    rig.assert_quiet()
+    rig.stop(endpoint)
 
 
 # -- scenario 7: every failure says why, at the right level -----------------------------
@@ -223,9 +203,7 @@ def test_a_failed_connect_says_why(fault, words):
     assert endpoint.state == "reconnecting" and rig.reasons("a")[-1] == words
     warned = [e for e in rig.logged if e["log_level"].name == "warn"]
     assert warned and words in warned[-1]["reason"]
-    endpoint.stop()
-    rig.turn()
-    rig.assert_quiet()
+    rig.stop(endpoint)
 
 
 class _VerificationError(Exception):
@@ -250,9 +228,7 @@ def test_a_refused_handshake_says_why(close, words):
     protocol = hand.succeed_next(open=False)
     protocol.lose(*close)
     assert endpoint.state == "reconnecting" and rig.reasons("a")[-1].startswith(words), rig.reasons("a")
-    endpoint.stop()
-    rig.turn()
-    rig.assert_quiet()
+    rig.stop(endpoint)
 
 
 def test_a_lost_connection_says_its_close_code_and_a_trip_is_an_error():
@@ -266,9 +242,7 @@ def test_a_lost_connection_says_its_close_code_and_a_trip_is_an_error():
     assert "closed with code 1001 (going away): going away" in reason
     levels = {e["log_level"].name for e in rig.logged if "going away" in str(e.get("reason", ""))}
     assert {"warn", "error"} <= levels
-    endpoint.stop()
-    rig.turn()
-    rig.assert_quiet()
+    rig.stop(endpoint)
 
 
 def test_an_exhausted_budget_is_logged_as_an_error_and_held_back_attempts_cost_nothing():
@@ -285,9 +259,7 @@ def test_an_exhausted_budget_is_logged_as_an_error_and_held_back_attempts_cost_n
     assert hand.pending == []  # the budget's window is not over yet
     rig.turn(1.0)
     assert len(hand.pending) == 1
-    endpoint.stop()
-    rig.turn()
-    rig.assert_quiet()
+    rig.stop(endpoint)
 
 
 # -- the state table ---------------------------------------------------------------------

@@ -6,10 +6,24 @@ scheduled on the clock.
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet import error
 from twisted.internet.defer import Deferred
 
 from tests.clockwork import RecordingHandler, Rig
+
+
+def hot_pair(rig: Rig) -> tuple[Any, Any]:
+    """Two endpoints in hot standby, both connected and active."""
+    pool = rig.with_pool("hot_standby")
+    a, hand_a = rig.endpoint("a", priority=1)
+    b, hand_b = rig.endpoint("b", priority=2)
+    pool.startService()
+    hand_a.succeed_next()
+    hand_b.succeed_next()
+    rig.turn()
+    return (a, hand_a), (b, hand_b)
 
 
 def stop_all(rig: Rig) -> None:
@@ -87,13 +101,8 @@ def test_a_park_racing_a_restart_keeps_the_new_connection_and_closes_the_old_ses
 
 def test_a_leader_whose_book_resyncs_is_replaced_by_a_standby_whose_books_are_live():
     rig = Rig()
-    pool = rig.with_pool("hot_standby")
-    a, hand_a = rig.endpoint("a", priority=1)
-    b, hand_b = rig.endpoint("b", priority=2)
-    pool.startService()
-    hand_a.succeed_next()
-    hand_b.succeed_next()
-    rig.turn()
+    (a, _), (b, _) = hot_pair(rig)
+    pool = rig.pool
     assert pool.leader is a and a.ready and b.ready
     rig.handlers["a"][0].set_ready(False)  # a book of a's is resyncing
     rig.turn()
@@ -127,13 +136,8 @@ def test_nobody_is_parked_until_the_better_endpoint_is_ready():
 
 def test_a_stopped_pool_started_again_comes_back():
     rig = Rig()
-    pool = rig.with_pool("hot_standby")
-    a, hand_a = rig.endpoint("a", priority=1)
-    b, hand_b = rig.endpoint("b", priority=2)
-    pool.startService()
-    hand_a.succeed_next()
-    hand_b.succeed_next()
-    rig.turn()
+    (a, hand_a), (b, hand_b) = hot_pair(rig)
+    pool = rig.pool
     stopped = pool.stopService()
     rig.turn()
     for endpoint in (a, b):
