@@ -101,8 +101,9 @@ def run_failover(reactor: Any, gates: list[SimulatorService], kills: int) -> Any
                 if tag(e) == "connection" and lost.recv_ts - 0.01 <= e.recv_ts <= event.recv_ts:
                     print(f"    slow take-over: +{(e.recv_ts - lost.recv_ts) * 1000:6.1f} ms {e.endpoint} {e.state} {e.reason or ''}")
         gate.accept_connections()  # it comes back; failback moves the feed home
+        # ...and the other endpoint is parked: its socket closed, before the next kill.
         yield watch.next(lambda e: feed.pool.leader is leader and leader.ready
-                         and all(not x.running for x in feed.pool.endpoints if x is not leader), reactor)
+                         and all(x.state == "disconnected" for x in feed.pool.endpoints if x is not leader), reactor)
     yield feed.stopService()
     return cold, takeovers
 
