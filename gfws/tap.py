@@ -9,6 +9,7 @@ before the venue goes away.
 from __future__ import annotations
 
 from collections.abc import Generator
+import sys
 from importlib import resources
 from typing import Any, ClassVar
 
@@ -79,8 +80,18 @@ class DemoService(MultiService):
             yield maybeDeferred(child.stopService)
 
 
+def _events_own_stdout(config: FeedConfig) -> None:
+    """When events go to standard output, twistd's log goes to standard error,
+    so that ``twistd -n gfws | jq`` reads nothing but events.  (twistd opens
+    its log on ``sys.stdout`` after this runs; the JSON Lines sink writes to
+    file descriptor 1 itself.)"""
+    if any(sink.path == "-" for sink in config.sinks):
+        sys.stdout = sys.stderr
+
+
 def makeService(options: Options) -> MultiService:
     config = options.feed_config
+    _events_own_stdout(config)
     if config.simulator is not None and not config.endpoints:
         return DemoService(config)
     return FeedService(config)

@@ -76,6 +76,8 @@ def test_demo_prints_ticker_trade_and_book_for_two_symbols_then_stops_on_sigterm
     # twistd stops the services, then re-raises the signal so the exit
     # status says what ended it (Twisted's _exitSignal).
     assert process.returncode in (0, -signal.SIGTERM), err.decode()
-    connection = [json.loads(l) for l in out.splitlines() if l.startswith(b'{"type":"connection"')]
+    events = [json.loads(line) for line in out.splitlines()]  # standard output is events only (| jq)
+    assert b"simulator connecting" in err  # the log went to standard error
+    connection = [e for e in events if e["type"] == "connection"]
     assert connection[-1]["state"] == "shutdown"
     assert "closed with code 1000" in connection[-1]["reason"], connection[-1]
