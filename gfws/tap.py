@@ -8,8 +8,8 @@ before the venue goes away.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 import sys
+from collections.abc import Generator
 from importlib import resources
 from typing import Any, ClassVar
 
