@@ -41,7 +41,8 @@ def test_a_bad_config_stops_startup_with_file_and_key(tmp_path):
                    '[[subscriptions]]\nchannel = "book"\nsymbols = ["BTC/USD"]\ndepth = 7\n')
     result = run(["-n", "--pidfile=", "gfws", "--config", str(bad)], tmp_path)
     assert result.returncode != 0
-    assert f"{bad}: subscriptions[0].depth: expected one of (10, 25, 100, 500, 1000), got 7" in result.stdout + result.stderr
+    expected = f"{bad}: subscriptions[0].depth: expected one of (10, 25, 100, 500, 1000), got 7"
+    assert expected in result.stdout + result.stderr
     # It stopped before connecting: the port above was never tried.
     assert "connecting" not in result.stdout
 
