@@ -17,6 +17,7 @@ import msgspec
 # and size checks live in the handlers, with the pair's precision).
 Checksum = Annotated[int, msgspec.Meta(ge=0, lt=2**32)]
 Id = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+U64_MAX = 2**64 - 1  # msgspec bounds stop at int64: unsigned 64-bit ids are checked after the decode
 Decimals = Annotated[int, msgspec.Meta(ge=0, le=18)]
 
 
@@ -71,7 +72,7 @@ class PairInfo(msgspec.Struct, frozen=True, gc=False):
 class SystemStatus(msgspec.Struct, frozen=True, gc=False):
     system: str
     version: str | None = None
-    connection_id: int | None = None
+    connection_id: Annotated[int, msgspec.Meta(ge=0)] | None = None  # <= U64_MAX, checked by the handler
     api_version: str | None = None
 
 
@@ -82,7 +83,7 @@ class ChannelData(msgspec.Struct, frozen=True, gc=False):
     channel: str
     snapshot: bool
     items: list
-    sequence: int | None = None
+    sequence: Id | None = None
     payload: bytes = b""  # the frame it came from (for duplicate digests)
 
 
@@ -91,14 +92,14 @@ class Ack(msgspec.Struct, frozen=True, gc=False):
 
     method: str
     success: bool
-    req_id: int | None = None
+    req_id: Id | None = None
     channel: str | None = None
     symbol: str | None = None
     error: str | None = None
 
 
 class Pong(msgspec.Struct, frozen=True, gc=False):
-    req_id: int | None = None
+    req_id: Id | None = None
 
 
 class Heartbeat(msgspec.Struct, frozen=True, gc=False):

@@ -18,7 +18,9 @@ from gfws.integrity.report import IntegrityReporter
 from gfws.integrity.sequence import SequenceTracker
 from gfws.messages import ChannelData
 
-DIGESTED = frozenset({"book", "ticker", "trade"})  # data whose frames carry a venue time
+# Channels whose frames carry a venue time or id: the same bytes twice are a resend.  A ticker
+# frame has neither: the same ticker again later (bid 1.5, 2.0, 1.5) is data, not a duplicate.
+DIGESTED = frozenset({"book", "trade"})
 
 
 class FrameGate:

@@ -15,8 +15,8 @@ from zope.interface import implementer
 from gfws.events import Event, Status, Ticker, Trade
 from gfws.interfaces import IEventHandler
 from gfws.market.context import FeedContext
-from gfws.market.precision import BadValue, PairPrecision, non_negative, positive
-from gfws.messages import ChannelData, PairInfo, SystemStatus, TickerData, TradeData
+from gfws.market.precision import BadValue, PairPrecision, bounded, non_negative, positive
+from gfws.messages import U64_MAX, ChannelData, PairInfo, SystemStatus, TickerData, TradeData
 
 
 @implementer(IEventHandler)
@@ -34,6 +34,10 @@ class StatusHandler:
         context = self._context
         item: SystemStatus
         for item in message.items:
+            if item.connection_id is not None and item.connection_id > U64_MAX:
+                context.reject("schema", f"connection_id {item.connection_id} is over 64 bits", recv_ts, None,
+                               self.channel)
+                continue
             context.publish(
                 Status(
                     venue=context.venue,
@@ -118,11 +122,11 @@ class TickerHandler(_ItemHandler):
             ask_qty=non_negative(p.qty(item.ask_qty), "ask_qty"),
             last=non_negative(p.price(item.last), "last"),
             volume=non_negative(p.qty(item.volume), "volume"),
-            vwap=item.vwap,
-            low=p.price(item.low),
-            high=p.price(item.high),
-            change=item.change,
-            change_pct=item.change_pct,
+            vwap=non_negative(bounded(item.vwap, "vwap"), "vwap"),
+            low=non_negative(p.price(item.low), "low"),
+            high=non_negative(p.price(item.high), "high"),
+            change=bounded(item.change, "change"),
+            change_pct=bounded(item.change_pct, "change_pct"),
             ts=item.timestamp,
         )
 

@@ -26,6 +26,21 @@ class PrecisionError(BadValue):
     kind = "precision"
 
 
+# No market value needs more than this: anything beyond (1e999999999) is an attack
+# or a bug, and writing it out in fixed point would take gigabytes.
+MAX_ADJUSTED_EXPONENT = 30
+
+
+def bounded(value: Decimal, what: str) -> Decimal:
+    """A finite number of sane magnitude (for values not at pair precision:
+    VWAP, changes, percentages)."""
+    if not value.is_finite():
+        raise PrecisionError(f"{what} {value} is not a finite number")
+    if not -MAX_ADJUSTED_EXPONENT <= value.adjusted() <= MAX_ADJUSTED_EXPONENT:
+        raise PrecisionError(f"{what} {value:.3e} is out of range")
+    return value
+
+
 def positive(value: Decimal, what: str) -> Decimal:
     if not value > 0:
         raise BadValue(f"{what} {value} is not > 0")

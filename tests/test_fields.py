@@ -1,0 +1,98 @@
+"""Every field checked: numbers in range and of the right sign, integers bounded at
+the schema, duplicates by what the venue sent twice, times compared as instants."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gfws.messages import PairInfo
+from tests.memory import MemoryLink, SessionLink, sub
+
+
+def ticker(**fields):
+    item = {"symbol": "BTC/USD", "bid": 30000.1, "bid_qty": 1.5, "ask": 30000.2, "ask_qty": 2.0, "last": 30000.1,
+            "volume": 12.5, "vwap": 29950.3, "low": 29000.0, "high": 30500.0, "change": -120.5, "change_pct": -0.4,
+            **fields}
+    return json.dumps({"channel": "ticker", "type": "update", "data": [item]}).encode()
+
+
+def trade(trade_id=7, ts="2023-09-25T07:49:37.708706Z", **fields):
+    item = {"symbol": "BTC/USD", "side": "buy", "price": 30000.5, "qty": 0.1, "ord_type": "limit",
+            "trade_id": trade_id, "timestamp": ts, **fields}
+    return json.dumps({"channel": "trade", "type": "update", "data": [item]}).encode()
+
+
+def linked(*subs):
+    """A session that knows BTC/USD's precisions and hears only what the test sends."""
+    link = MemoryLink(list(subs) or [sub("ticker", "BTC/USD"), sub("trade", "BTC/USD")])
+    link.client.instruments.apply([PairInfo("BTC/USD", 1, 8)], snapshot=True)
+    link.send = link.sent.append  # the venue stays quiet
+    link.client.connection_made(SessionLink(link))
+    return link
+
+
+@pytest.mark.parametrize("field, value, kind", [
+    ("vwap", "NaN", "precision"),
+    ("vwap", "sNaN", "precision"),
+    ("vwap", "Infinity", "precision"),
+    ("change", "-Infinity", "precision"),
+    ("change_pct", "NaN", "precision"),
+    ("low", -1.0, "value"),
+    ("high", -1.0, "value"),
+    ("vwap", -5.0, "value"),
+    ("volume", -1.0, "value"),
+])
+def test_every_ticker_number_is_checked(field, value, kind):
+    link = linked()
+    link.client.frame_received(ticker(**{field: value}), link.clock.seconds())
+    assert [e.kind for e in link.of("integrity")] == [kind]
+    assert link.of("ticker") == []
+
+
+@pytest.mark.parametrize("field", ["vwap", "change", "change_pct"])
+def test_an_absurd_exponent_is_refused_before_anything_writes_it_out(field):
+    link = linked()
+    payload = ticker(**{field: 1}).replace(f'"{field}": 1'.encode(), f'"{field}": 1e999999999'.encode())
+    assert b"1e999999999" in payload
+    link.client.frame_received(payload, link.clock.seconds())
+    assert [e.kind for e in link.of("integrity")] == ["precision"]
+    assert link.of("ticker") == []
+
+
+def test_a_full_ticker_is_published_with_every_field():
+    link = linked()
+    link.client.frame_received(ticker(), link.clock.seconds())
+    (event,) = link.of("ticker")
+    assert (str(event.vwap), str(event.change), str(event.low), str(event.change_pct)) == (
+        "29950.3", "-120.5", "29000.0", "-0.4")
+
+
+def test_integers_are_bounded_at_the_schema():
+    link = linked(sub("trade", "BTC/USD"))
+    status = {"channel": "status", "type": "update",
+              "data": [{"system": "online", "version": "2", "connection_id": 2**64, "api_version": "v2"}]}
+    link.client.frame_received(json.dumps(status).encode(), link.clock.seconds())
+    status["data"][0]["connection_id"] = 2**64 - 1  # Kraken's ids are unsigned 64-bit: the largest still passes
+    link.client.frame_received(json.dumps(status).encode(), link.clock.seconds())
+    assert [e.kind for e in link.of("integrity")] == ["schema"]
+    assert [e.connection_id for e in link.of("status")][-1] == 2**64 - 1
+    ack = {"method": "subscribe", "success": True, "req_id": 2**63, "result": {"channel": "trade"}}
+    link.client.frame_received(json.dumps(ack).encode(), link.clock.seconds())
+    assert [e.kind for e in link.of("integrity")] == ["schema", "schema"]
+
+
+def test_the_same_ticker_again_later_is_data_not_a_duplicate():
+    link = linked(sub("ticker", "BTC/USD"))
+    for size in (1.5, 2.0, 1.5):
+        link.client.frame_received(ticker(bid_qty=size), link.clock.seconds())
+    assert [str(e.bid_qty) for e in link.of("ticker")] == ["1.50000000", "2.00000000", "1.50000000"]
+    assert link.reporter.counts["duplicate"] == 0
+
+
+def test_a_trade_sent_twice_is_a_duplicate():
+    link = linked(sub("trade", "BTC/USD"))
+    for _ in range(2):
+        link.client.frame_received(trade(), link.clock.seconds())
+    assert len(link.of("trade")) == 1 and link.reporter.counts["duplicate"] == 1
