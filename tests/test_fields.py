@@ -96,3 +96,25 @@ def test_a_trade_sent_twice_is_a_duplicate():
     for _ in range(2):
         link.client.frame_received(trade(), link.clock.seconds())
     assert len(link.of("trade")) == 1 and link.reporter.counts["duplicate"] == 1
+
+
+# -- times are instants ------------------------------------------------------------
+
+def test_times_compare_as_instants_not_text():
+    link = linked(sub("trade", "BTC/USD"))
+    for trade_id, ts in enumerate(["2023-09-25T07:49:01Z", "2023-09-25T07:49:01.5Z", "2023-09-25T07:49:02.000001Z"]):
+        link.client.frame_received(trade(trade_id=trade_id, ts=ts), link.clock.seconds())
+    assert link.of("integrity") == [] and len(link.of("trade")) == 3
+    link.client.frame_received(trade(trade_id=9, ts="2023-09-25T07:49:01.9Z"), link.clock.seconds())
+    assert [e.kind for e in link.of("integrity")] == ["timestamp_regression"]
+
+
+def test_one_future_dated_item_does_not_make_every_following_one_a_regression():
+    link = linked(sub("trade", "BTC/USD"))
+    now = "2023-11-14T22:13:20.000000Z"  # the link's clock
+    times = [now, "2099-01-01T00:00:00.000000Z", now.replace("20.0", "21.0"), now.replace("20.0", "22.0"),
+             now.replace("20.0", "23.0")]
+    for trade_id, ts in enumerate(times):
+        link.client.frame_received(trade(trade_id=trade_id, ts=ts), link.clock.seconds())
+    assert [e.kind for e in link.of("integrity")] == ["future_timestamp"]
+    assert len(link.of("trade")) == 5

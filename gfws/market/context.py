@@ -14,12 +14,22 @@ from gfws.market.instruments import Instruments
 from gfws.market.precision import PairPrecision
 
 
+# How far a venue's clock may run ahead of ours before an item's time is an outlier.
+FUTURE_TOLERANCE = 60.0
+
+
 def venue_seconds(ts: str) -> float | None:
     """POSIX seconds of an RFC 3339 UTC time (nanoseconds are truncated)."""
     try:
         return datetime.fromisoformat(ts[:26].rstrip("Z")).replace(tzinfo=UTC).timestamp()
     except ValueError:
         return None
+
+
+def _not_before(ts: str, last: str) -> bool:
+    """``ts`` is at or after ``last`` as instants (an unreadable time is not judged here)."""
+    now, then = venue_seconds(ts), venue_seconds(last)
+    return now is None or then is None or now >= then
 
 
 class FeedContext:
@@ -60,13 +70,25 @@ class FeedContext:
         return True
 
     def check_time(self, channel: str, symbol: str, ts: str, recv_ts: float) -> None:
-        """Flag a venue time that goes backwards or is too old (never drops)."""
+        """Flag a venue time that goes backwards, lies in the future or is too old (never drops).
+
+        Times are compared as instants: as text only when both have the same
+        shape (the venue's usual fixed width), else parsed.  A time in the
+        future is an outlier, not the new reference: one such item must not
+        make every following one look like a regression.
+        """
         last_ts = self._last_ts[channel]
         last = last_ts.get(symbol)
-        if last is not None and ts < last:
-            self.reject("timestamp_regression", f"{ts} after {last}", recv_ts, symbol, channel)
-        else:
+        if last is None or (ts >= last if len(ts) == len(last) else _not_before(ts, last)):
             last_ts[symbol] = ts
+        else:
+            before = venue_seconds(last)
+            if before is not None and before - recv_ts > FUTURE_TOLERANCE:
+                self.reject("future_timestamp", f"{last} was {before - recv_ts:.0f}s ahead of receipt", recv_ts,
+                            symbol, channel)
+                last_ts[symbol] = ts
+            else:
+                self.reject("timestamp_regression", f"{ts} after {last}", recv_ts, symbol, channel)
         if self.max_message_age > 0:
             sent = venue_seconds(ts)
             if sent is None:
