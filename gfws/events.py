@@ -49,7 +49,12 @@ class Trade(_Event, tag="trade", frozen=True, gc=False, kw_only=True):
 
 
 class Book(_Event, tag="book", frozen=True, gc=False, kw_only=True):
-    """The full verified top-N of a symbol after one applied venue message."""
+    """The full verified top-N of a symbol after one applied venue message.
+
+    ``valid: false`` (no levels) says the book stopped being true (a checksum
+    mismatch, a stale stream, a lost connection; ``reason`` says which): act on
+    it no more until the next book, a snapshot, arrives.
+    """
 
     symbol: str
     bids: tuple[PriceLevel, ...]
@@ -57,6 +62,8 @@ class Book(_Event, tag="book", frozen=True, gc=False, kw_only=True):
     checksum: int
     snapshot: bool
     ts: str | None = None
+    valid: bool = True
+    reason: str | None = None
 
 
 class Status(_Event, tag="status", frozen=True, gc=False, kw_only=True):

@@ -118,3 +118,36 @@ def test_one_future_dated_item_does_not_make_every_following_one_a_regression():
         link.client.frame_received(trade(trade_id=trade_id, ts=ts), link.clock.seconds())
     assert [e.kind for e in link.of("integrity")] == ["future_timestamp"]
     assert len(link.of("trade")) == 5
+
+
+# -- books say when they stop being true, and when the venue's book is crossed -----------
+
+def book_snapshot(bids, asks, symbol="BTC/USD"):
+    from decimal import Decimal
+
+    from gfws.market.orderbook import OrderBook
+    from gfws.venues.kraken.checksum import book_checksum, level_text
+
+    exact = lambda levels: [(Decimal(p).quantize(Decimal("0.1")), Decimal(q).quantize(Decimal("0.00000001")))  # noqa: E731
+                            for p, q in levels]
+    book = OrderBook(symbol, 10, level_text)
+    book.apply(exact(bids), exact(asks))
+    item = {"symbol": symbol, "bids": [{"price": p, "qty": q} for p, q in bids],
+            "asks": [{"price": p, "qty": q} for p, q in asks], "checksum": book_checksum(book),
+            "timestamp": "2023-11-14T22:13:20.000000Z"}
+    return json.dumps({"channel": "book", "type": "snapshot", "data": [item]}).encode()
+
+
+def test_a_crossed_book_is_flagged_and_still_published():
+    link = linked(sub("book", "BTC/USD"))
+    link.client.frame_received(book_snapshot([(30000.5, 1.0)], [(30000.0, 2.0)]), link.clock.seconds())
+    assert [(e.kind, e.symbol) for e in link.of("integrity")] == [("crossed_book", "BTC/USD")]
+    (book,) = link.of("book")
+    assert book.valid and str(book.bids[0][0]) == "30000.5"
+
+
+def test_a_book_consumer_hears_when_the_connection_goes_and_when_the_book_is_back():
+    link = linked(sub("book", "BTC/USD"))
+    link.client.frame_received(book_snapshot([(29999.5, 1.0)], [(30000.0, 2.0)]), link.clock.seconds())
+    link.client.connection_lost("venue went away")
+    assert [(e.valid, e.reason) for e in link.of("book")] == [(True, None), (False, "connection_lost")]

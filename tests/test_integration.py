@@ -77,10 +77,11 @@ def test_forced_checksum_mismatch_then_resync(simulator):
         mismatch = yield wait_for(feed, lambda e: tag(e) == "integrity")
         assert (mismatch.kind, mismatch.symbol) == ("checksum_mismatch", "BTC/USD")
         at = events.index(mismatch)
-        resumed = yield wait_for(feed, lambda e: tag(e) == "book" and e.symbol == "BTC/USD")
+        resumed = yield wait_for(feed, lambda e: tag(e) == "book" and e.symbol == "BTC/USD" and e.valid)
         assert resumed.snapshot
         between = [e for e in events[at:events.index(resumed)] if tag(e) == "book" and e.symbol == "BTC/USD"]
-        assert between == []
+        # The book stream itself says the book stopped being true, then nothing until the new snapshot.
+        assert [(e.valid, e.reason, e.bids, e.asks) for e in between] == [(False, "checksum_mismatch", (), ())]
         yield wait_for(feed, lambda e: tag(e) == "book" and e.symbol == "BTC/USD" and not e.snapshot)
         assert [e.kind for e in events if tag(e) == "integrity"] == ["checksum_mismatch"]
     finally:

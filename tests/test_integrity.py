@@ -44,8 +44,10 @@ def test_no_book_is_published_for_a_state_the_venue_did_not_have(monkeypatch, se
     link = MemoryLink([sub("book", symbol, depth=depth) for symbol, depth in zip(PAIRS, depths)],
                       seed=seed, gate=gate(**faults)).start()
     link.run(60)
-    books = link.of("book")
+    books = link.of("book", valid=True)
     assert len(books) > 500
+    invalid = link.of("book", valid=False)
+    assert invalid and all(e.bids == e.asks == () for e in invalid)  # each loss was said in the stream
     for event in books:
         asks, bids = sent_views[event.checksum]  # the venue really sent this state...
         pp, qp = PAIRS[event.symbol]
@@ -59,6 +61,7 @@ def test_no_book_is_published_for_a_state_the_venue_did_not_have(monkeypatch, se
     assert link.client.subscriptions.renewals > 0
     for symbol in PAIRS:  # every book recovered and kept going to the end
         assert link.of("book", symbol=symbol)[-1].recv_ts > link.clock.seconds() - 2
+        assert link.of("book", symbol=symbol)[-1].valid
     injected = link.server.gate.message_faults.counts
     assert injected["drop"] and injected["reorder"] and injected["duplicate"]
 

@@ -62,7 +62,8 @@ def test_checksum_mismatch_resyncs_and_publishes_nothing_unverified():
     assert (event.kind, event.symbol, event.channel) == ("checksum_mismatch", "BTC/USD", "book")
     btc_books = [e for e in after[mismatch[0]:] if e.__struct_config__.tag == "book" and e.symbol == "BTC/USD"]
     assert btc_books, "book events resume"
-    assert btc_books[0].snapshot, "the first book after a mismatch comes from a new snapshot"
+    assert (btc_books[0].valid, btc_books[0].reason) == (False, "checksum_mismatch"), "the stream says it"
+    assert btc_books[1].snapshot and btc_books[1].valid, "the next book after a mismatch comes from a new snapshot"
     # The recovery was unsubscribe then subscribe of that one symbol.
     tail = [r for r in requests(link) if r["params"].get("symbol") == ["BTC/USD"]]
     assert [r["method"] for r in tail[-2:]] == ["unsubscribe", "subscribe"]
@@ -116,8 +117,9 @@ def test_a_corrupted_last_update_of_the_real_capture_is_caught(orderbook_message
     messages[-1] = json.dumps(last).encode()
     for payload in messages:
         link.client.frame_received(payload, 0.0)
-    books = link.of("book")
+    books = link.of("book", valid=True)
     assert len(books) == 509  # the snapshot and 508 good updates; not the bad one
+    assert [(e.valid, e.reason) for e in link.of("book")[509:]] == [(False, "checksum_mismatch")]
     assert [e.kind for e in link.of("integrity")] == ["checksum_mismatch"]
     assert json.loads(sent[-1])["method"] == "unsubscribe"
 

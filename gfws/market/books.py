@@ -102,14 +102,14 @@ class BookHandler:
             return
         p = context.precision_for(symbol, "book", recv_ts)
         if p is None:
-            self.invalidate(symbol)
+            self.invalidate(symbol, recv_ts, "unknown_instrument")
             return
         try:
             bids = _exact_levels(item.bids, p)
             asks = _exact_levels(item.asks, p)
         except BadValue as e:
             context.reject(e.kind, str(e), recv_ts, symbol, "book")
-            self._fail(symbol)
+            self._fail(symbol, recv_ts, e.kind)
             return
         book.apply(bids, asks)
         computed = self._checksum(book)
@@ -121,9 +121,14 @@ class BookHandler:
                 symbol,
                 "book",
             )
-            self._fail(symbol)
+            self._fail(symbol, recv_ts, "checksum_mismatch")
             return
-        context.publish(self._event(book, computed, snapshot, recv_ts, item.timestamp))
+        event = self._event(book, computed, snapshot, recv_ts, item.timestamp)
+        bids, asks = event.bids, event.asks
+        if bids and asks and bids[0][0] >= asks[0][0]:
+            # Verified, so the venue's own book: published, and flagged.
+            context.reject("crossed_book", f"best bid {bids[0][0]} >= best ask {asks[0][0]}", recv_ts, symbol, "book")
+        context.publish(event)
         if newly_live:
             self._live_changed()
 
@@ -140,8 +145,8 @@ class BookHandler:
             ts=ts,
         )
 
-    def _fail(self, symbol: str) -> None:
-        self.invalidate(symbol)
+    def _fail(self, symbol: str, recv_ts: float, reason: str) -> None:
+        self.invalidate(symbol, recv_ts, reason)
         self._resync(symbol)
 
     def all_live(self, symbols: Iterable[str]) -> bool:
@@ -158,17 +163,24 @@ class BookHandler:
         """Every verified book as a snapshot event, for a consumer switching source."""
         return [e for e in (self.current(s, recv_ts) for s in sorted(self._books)) if e is not None]
 
-    def invalidate(self, symbol: str) -> None:
-        """Stop trusting a book until its next snapshot."""
+    def invalidate(self, symbol: str, recv_ts: float, reason: str) -> None:
+        """Stop trusting a book until its next snapshot, and say so in the book stream."""
         book = self._books.get(symbol)
         if book is not None:
             book.clear()
         if symbol in self._live:
             self._live.discard(symbol)
+            self._publish_invalid(symbol, recv_ts, reason)
             self._live_changed()
 
-    def reset(self) -> None:
-        """The connection is gone: no book is live (and no one is told)."""
+    def _publish_invalid(self, symbol: str, recv_ts: float, reason: str) -> None:
+        self._context.publish(Book(venue=self._context.venue, recv_ts=recv_ts, symbol=symbol, bids=(), asks=(),
+                                   checksum=0, snapshot=False, valid=False, reason=reason))
+
+    def reset(self, recv_ts: float = 0.0) -> None:
+        """The connection is gone: no book is live; each consumer of one is told."""
+        for symbol in sorted(self._live):
+            self._publish_invalid(symbol, recv_ts, "connection_lost")
         self._live.clear()
         for book in self._books.values():
             book.clear()

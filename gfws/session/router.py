@@ -164,8 +164,10 @@ class FeedSession:
         self._link = _UNLINKED
         self.liveness.stop()
         self.subscriptions.close()
+        self.books.reset(self._clock.seconds())
         for handler in self._handlers.values():
-            handler.reset()
+            if handler is not self.books:
+                handler.reset()
 
     def leave(self) -> Deferred[Any]:
         if self.closed:
@@ -272,7 +274,7 @@ class FeedSession:
             symbol=symbol, channel=channel, endpoint=self.endpoint,
         )
         if channel == "book":
-            self.books.invalidate(symbol)
+            self.books.invalidate(symbol, self._clock.seconds(), "stale")
         self.subscriptions.renew(channel, symbol)
 
     def _renew_book(self, symbol: str) -> None:
@@ -280,5 +282,5 @@ class FeedSession:
 
     def _precision_changed(self, symbol: str) -> None:
         if ("book", symbol) in self.subscriptions.by_key:
-            self.books.invalidate(symbol)
+            self.books.invalidate(symbol, self._clock.seconds(), "precision_changed")
             self.subscriptions.renew("book", symbol)
