@@ -85,6 +85,7 @@ class ChannelData(msgspec.Struct, frozen=True, gc=False):
     items: list
     sequence: Id | None = None
     payload: bytes = b""  # the frame it came from (for duplicate digests)
+    problems: tuple[str, ...] = ()  # entries the dialect refused, one by one (the rest is usable)
 
 
 class Ack(msgspec.Struct, frozen=True, gc=False):

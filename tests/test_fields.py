@@ -151,3 +151,54 @@ def test_a_book_consumer_hears_when_the_connection_goes_and_when_the_book_is_bac
     link.client.frame_received(book_snapshot([(29999.5, 1.0)], [(30000.0, 2.0)]), link.clock.seconds())
     link.client.connection_lost("venue went away")
     assert [(e.valid, e.reason) for e in link.of("book")] == [(True, None), (False, "connection_lost")]
+
+
+# -- one bad entry never blocks the feed --------------------------------------------------
+
+def instruments(pairs, snapshot=True):
+    return json.dumps({"channel": "instrument", "type": "snapshot" if snapshot else "update",
+                       "data": {"assets": [], "pairs": pairs}}).encode()
+
+
+def pair(symbol, price=1, qty=8):
+    return {"symbol": symbol, "base": symbol.split("/")[0], "quote": "USD", "status": "online",
+            "price_precision": price, "qty_precision": qty}
+
+
+def test_one_malformed_pair_costs_only_itself():
+    link = MemoryLink([sub("trade", "BTC/USD")])
+    link.send = link.sent.append
+    link.client.connection_made(SessionLink(link))
+    bad = {**pair("ETH/USD"), "price_precision": "two"}
+    link.client.frame_received(instruments([bad, pair("BTC/USD")]), link.clock.seconds())
+    problems = link.of("integrity")
+    assert [(e.kind, e.channel) for e in problems] == [("schema", "instrument")] and "pairs[0]" in problems[0].detail
+    assert link.client.instruments.precision("BTC/USD") is not None
+    subscribed = [json.loads(p) for p in link.sent if b'"trade"' in p]
+    assert subscribed and subscribed[0]["method"] == "subscribe"  # the feed went on to subscribe
+    link.client.connection_lost("done")
+    assert link.clock.getDelayedCalls() == []
+
+
+def test_no_instrument_snapshot_in_time_makes_the_connection_unusable():
+    link = MemoryLink([sub("trade", "BTC/USD")], ack_timeout=5.0)
+    link.send = link.sent.append  # the venue acks nothing and sends nothing
+    link.client.connection_made(SessionLink(link))
+    link.clock.advance(4.9)
+    assert link.unusable == []
+    link.clock.advance(0.2)
+    assert any("no instrument snapshot within 5s" in text for text in link.unusable), link.unusable
+    assert [e.message for e in link.of("error")][-1].startswith("no instrument snapshot within 5s")
+    link.client.connection_lost("replaced")
+    assert link.clock.getDelayedCalls() == []
+
+
+def test_a_pair_left_out_of_a_later_snapshot_keeps_its_precision_and_is_not_renewed_forever():
+    link = linked(sub("book", "BTC/USD"))
+    link.client.frame_received(book_snapshot([(29999.5, 1.0)], [(30000.0, 2.0)]), link.clock.seconds())
+    link.client.frame_received(instruments([pair("ETH/USD")]), link.clock.seconds())  # BTC/USD left out
+    assert [e.kind for e in link.of("integrity")] == ["instrument_missing"]
+    assert link.client.instruments.precision("BTC/USD") is not None
+    link.client.frame_received(book_snapshot([(29999.6, 1.0)], [(30000.0, 2.0)]), link.clock.seconds())
+    assert link.of("book")[-1].valid and str(link.of("book")[-1].bids[0][0]) == "29999.6"
+    assert link.client.subscriptions.renewals == 0

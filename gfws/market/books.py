@@ -88,6 +88,11 @@ class BookHandler:
             context.forget_times("book", symbol)
         if item.timestamp is not None:
             context.check_time("book", symbol, item.timestamp, recv_ts)
+        p = context.precision_for(symbol, "book", recv_ts)
+        if p is None:
+            # No renewal: the venue would send the same book, and no precision, again.
+            self.invalidate(symbol, recv_ts, "unknown_instrument")
+            return
         newly_live = False
         if snapshot:
             book.clear()
@@ -99,10 +104,6 @@ class BookHandler:
             # request below is then a no-op); otherwise the snapshot was lost.
             self.updates_ignored += 1
             self._resync(symbol)
-            return
-        p = context.precision_for(symbol, "book", recv_ts)
-        if p is None:
-            self.invalidate(symbol, recv_ts, "unknown_instrument")
             return
         try:
             bids = _exact_levels(item.bids, p)
@@ -124,10 +125,11 @@ class BookHandler:
             self._fail(symbol, recv_ts, "checksum_mismatch")
             return
         event = self._event(book, computed, snapshot, recv_ts, item.timestamp)
-        bids, asks = event.bids, event.asks
-        if bids and asks and bids[0][0] >= asks[0][0]:
+        best_bids, best_asks = event.bids, event.asks
+        if best_bids and best_asks and best_bids[0][0] >= best_asks[0][0]:
             # Verified, so the venue's own book: published, and flagged.
-            context.reject("crossed_book", f"best bid {bids[0][0]} >= best ask {asks[0][0]}", recv_ts, symbol, "book")
+            context.reject("crossed_book", f"best bid {best_bids[0][0]} >= best ask {best_asks[0][0]}", recv_ts,
+                           symbol, "book")
         context.publish(event)
         if newly_live:
             self._live_changed()

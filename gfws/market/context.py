@@ -13,7 +13,6 @@ from gfws.interfaces import IVenueDialect
 from gfws.market.instruments import Instruments
 from gfws.market.precision import PairPrecision
 
-
 # How far a venue's clock may run ahead of ours before an item's time is an outlier.
 FUTURE_TOLERANCE = 60.0
 

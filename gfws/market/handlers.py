@@ -65,9 +65,17 @@ class InstrumentHandler:
         self._precision_changed = precision_changed
 
     def handle(self, message: ChannelData, recv_ts: float) -> None:
+        context = self._context
+        for problem in message.problems:  # the bad pairs; the good ones are used
+            context.reject("schema", problem, recv_ts, None, self.channel)
         pairs: list[PairInfo] = message.items
-        for symbol in self._context.instruments.apply(pairs, message.snapshot):
+        instruments = context.instruments
+        for symbol in instruments.apply(pairs, message.snapshot):
             self._precision_changed(symbol)
+        for symbol in instruments.missing:
+            context.reject("instrument_missing", f"{symbol} is not in the venue's instrument list; "
+                           "its last known precision is kept", recv_ts, symbol, self.channel)
+        instruments.missing.clear()
 
     def reset(self) -> None:
         pass

@@ -15,6 +15,7 @@ class Instruments:
         self._precisions: dict[str, PairPrecision] = {}
         self._status: dict[str, str] = {}
         self.loaded = False
+        self.missing: list[str] = []  # known pairs a new snapshot left out (kept, to report)
 
     def __contains__(self, symbol: str) -> bool:
         return symbol in self._precisions
@@ -46,4 +47,11 @@ class Instruments:
             self._status[pair.symbol] = pair.status
         if snapshot:
             self.loaded = True
+            # A pair left out of a later snapshot keeps its last known precision: forgetting it would
+            # refuse its data, and renewing the subscription would bring the same answer, forever.
+            for symbol, precision in old.items():
+                if symbol not in self._precisions:
+                    self._precisions[symbol] = precision
+                    self._status[symbol] = "missing"
+                    self.missing.append(symbol)
         return changed

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -118,6 +118,8 @@ class FeedSession:
         ]
         self._handlers = {h.channel: h for h in handlers}
         self._subscribing = False
+        self._ack_timeout = ack_timeout
+        self._instruments_due: IDelayedCall | None = None
         self.active = False
         self.closed = False
         self.liveness = LivenessMonitor(
@@ -155,6 +157,8 @@ class FeedSession:
             self._subscribe_configured()
         else:
             self.subscriptions.subscribe_channel(channel)
+            # Nothing is subscribed before the precisions are known: their snapshot is due in time.
+            self._instruments_due = self._clock.callLater(self._ack_timeout, self._instruments_late, channel)
 
     def connection_lost(self, reason: str) -> None:
         if self.closed:
@@ -162,6 +166,7 @@ class FeedSession:
         self.closed = True
         self.active = False
         self._link = _UNLINKED
+        self._cancel_instruments_due()
         self.liveness.stop()
         self.subscriptions.close()
         self.books.reset(self._clock.seconds())
@@ -233,7 +238,19 @@ class FeedSession:
     def _ping(self, on_sent: Callable[[], None]) -> None:
         self.throttle.send(self._dialect.ping_request(self.requests.next_id()), on_sent)
 
+    def _instruments_late(self, channel: str) -> None:
+        self._instruments_due = None
+        text = f"no {channel} snapshot within {self._ack_timeout:g}s: nothing can be subscribed"
+        self._error(text, channel, None, "subscribe")
+        self._unusable(text)
+
+    def _cancel_instruments_due(self) -> None:
+        if self._instruments_due is not None and self._instruments_due.active():
+            self._instruments_due.cancel()
+        self._instruments_due = None
+
     def _subscribe_configured(self) -> None:
+        self._cancel_instruments_due()
         self._subscribing = True
         for sub in self.subscriptions.states():
             self.liveness.subscribed_at(sub.channel, [sub.symbol])

@@ -64,7 +64,8 @@ class _BookUpdate(msgspec.Struct, gc=False):
 
 
 class _Instruments(msgspec.Struct, gc=False):
-    pairs: list[PairInfo] = []
+    # Each pair decoded on its own: one malformed pair must not cost the others.
+    pairs: list[msgspec.Raw] = []
 
 
 _HEARTBEAT = Heartbeat()
@@ -80,6 +81,7 @@ _DATA_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     "status": msgspec.json.Decoder(list[SystemStatus]),
     "instrument": msgspec.json.Decoder(_Instruments),
 }
+_PAIR = msgspec.json.Decoder(PairInfo)
 _encode = msgspec.json.encode
 
 
@@ -179,8 +181,19 @@ class KrakenV2Dialect:
             raise MessageError("too_deep", f"{channel} data nested too deep", channel) from None
         except UnicodeDecodeError as e:
             raise MessageError("invalid_utf8", f"{channel} data: {e}", channel) from None
-        items = data.pairs if channel == "instrument" else data
-        return ChannelData(channel, snapshot, items, envelope.sequence, payload)
+        if channel == "instrument":
+            return self._instruments(data, snapshot, envelope, payload)
+        return ChannelData(channel, snapshot, data, envelope.sequence, payload)
+
+    @staticmethod
+    def _instruments(data: _Instruments, snapshot: bool, envelope: _Envelope, payload: bytes) -> ChannelData:
+        pairs, problems = [], []
+        for i, raw in enumerate(data.pairs):
+            try:
+                pairs.append(_PAIR.decode(raw))
+            except (msgspec.ValidationError, msgspec.DecodeError) as e:
+                problems.append(f"instrument pairs[{i}]: {e}")
+        return ChannelData("instrument", snapshot, pairs, envelope.sequence, payload, tuple(problems))
 
     def _ack(self, method: str, envelope: _Envelope) -> Ack:
         if envelope.success is None:
