@@ -87,8 +87,9 @@ class IConnectionLink(Interface):
     def send(payload):
         """Send one text frame (dropped once the connection is closing)."""
 
-    def active():
-        """Every configured subscription has been answered."""
+    def active(refused=None):
+        """Every configured subscription has been answered; ``refused`` names the
+        ones the venue refused for good (the connection is then not fully active)."""
 
     def readiness_changed():
         """``ready`` of the handler may have changed (a book verified or lost)."""

@@ -39,8 +39,9 @@ class SessionLink:
     def send(self, payload: bytes) -> None:
         self._owner.send(payload)
 
-    def active(self) -> None:
+    def active(self, refused: str | None = None) -> None:
         self._owner.active += 1
+        self._owner.refused = refused
 
     def readiness_changed(self) -> None:
         self._owner.readiness_changes += 1
@@ -72,6 +73,7 @@ class MemoryLink:
         self.reporter = IntegrityReporter(dialect.name, self.events.append, self.clock)
         self.active = 0
         self.unusable: list[str] = []
+        self.refused: str | None = None  # what the session said the venue refused for good
         self.statuses: list[str] = []
         self.readiness_changes = 0
         self.readiness: list[bool] = []  # the session's ready, each time it said it may have changed

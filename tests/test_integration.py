@@ -64,6 +64,8 @@ def test_rejected_subscription_reported_with_channel_symbol_and_venue_text(simul
         assert (error.channel, error.symbol, error.message) == ("trade", "FAKE/USD", "Currency pair not supported FAKE/USD")
         assert error.endpoint == "sim"
         yield wait_for(feed, lambda e: tag(e) == "trade" and e.symbol == "BTC/USD", timeout=15)
+        active = [e for e in events if tag(e) == "connection" and e.state == "active"][-1]
+        assert active.reason == "not fully: trade FAKE/USD refused for good (Currency pair not supported FAKE/USD)"
     finally:
         yield feed.stopService()
 

@@ -98,7 +98,8 @@ def test_a_symbol_refused_for_good_does_not_hold_readiness_back():
     link.run(2)
     assert [e.symbol for e in link.of("error")] == ["FAKE/USD"]
     assert link.client.subscriptions.by_key["book", "FAKE/USD"].state == "refused"
-    assert link.client.ready
+    assert link.client.ready  # the books that can be live are
+    assert link.refused and "book FAKE/USD refused for good" in link.refused  # and the connection says what is not
 
 
 def test_a_corrupted_last_update_of_the_real_capture_is_caught(orderbook_messages):

@@ -40,6 +40,25 @@ def test_numbers_are_sent_with_trailing_zeros_trimmed(units, decimals, text):
     assert bytes(wire_number(units, decimals)) == text
 
 
+def test_event_trigger_bbo_sends_a_ticker_on_every_change_of_the_best_bid_or_offer():
+    c = Client()
+    by_trades = []
+    other = c.venue.connect(lambda payload: by_trades.append(json.loads(payload)))
+    c.send({"method": "subscribe", "params": {"channel": "ticker", "symbol": ["BTC/USD"], "event_trigger": "bbo"}})
+    other.request_received(json.dumps({"method": "subscribe", "params": {"channel": "ticker", "symbol": ["BTC/USD"]}})
+                           .encode())
+    c.venue.start()
+    for _ in range(400):
+        c.clock.advance(0.05)
+    c.venue.stop()
+    bbos = [(u["bid"], u["bid_qty"], u["ask"], u["ask_qty"])
+            for f in c.channel("ticker") if f["type"] == "update" for u in f["data"]]
+    assert len(bbos) > 20
+    assert all(a != b for a, b in zip(bbos, bbos[1:]))  # each tells a change of the best bid or offer
+    on_trades = [f for f in by_trades if f.get("channel") == "ticker" and f["type"] == "update"]
+    assert len(bbos) > len(on_trades)  # the default trigger (trades) is quieter
+
+
 def test_status_on_connect():
     c = Client()
     status = c.frames[0]

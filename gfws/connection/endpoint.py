@@ -379,13 +379,15 @@ class FeedEndpoint:
 
     # -- from the open connection's handler (through its Link) ----------------
 
-    def _link_active(self, link: Link) -> None:
+    def _link_active(self, link: Link, refused: str | None) -> None:
         state = self._state
         if isinstance(state, Open) and state.link is link and state.phase != "active":
             self.failures = 0
             self.breaker.record_success()
             state.phase = "active"
-            self._changed(state, None)
+            if refused:
+                self.log.error("{endpoint}: active, but not fully: {refused}", endpoint=self.name, refused=refused)
+            self._changed(state, f"not fully: {refused}" if refused else None)
 
     def _link_unusable(self, link: Link, reason: str) -> None:
         state = self._state

@@ -76,9 +76,9 @@ class Link:
         if self.live:
             self.protocol.send(payload)
 
-    def active(self) -> None:
+    def active(self, refused: str | None = None) -> None:
         if self.live:
-            self._endpoint._link_active(self)
+            self._endpoint._link_active(self, refused)
 
     def readiness_changed(self) -> None:
         if self.live:

@@ -43,7 +43,7 @@ class _Unlinked:
     def send(self, payload: bytes) -> None:
         pass
 
-    def active(self) -> None:
+    def active(self, refused: str | None = None) -> None:
         pass
 
     def readiness_changed(self) -> None:
@@ -259,7 +259,9 @@ class FeedSession:
     def _all_answered(self, results: object) -> None:
         if not self.closed:
             self.active = True
-            self._link.active()
+            refused = [f"{s.channel} {s.symbol} refused for good ({s.reason})"
+                       for s in self.subscriptions.states() if s.state == "refused"]
+            self._link.active("; ".join(refused) or None)
             self._link.readiness_changed()
 
     # -- reports and recovery -----------------------------------------------

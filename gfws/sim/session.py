@@ -63,6 +63,7 @@ class SimSession:
         self.connection_id = connection_id
         self.books: dict[str, _BookView] = {}
         self.tickers: dict[str, str] = {}  # symbol -> event_trigger
+        self._bbo: dict[str, tuple[Any, ...]] = {}  # symbol -> best bid and ask last told (event_trigger "bbo")
         self.trades: set[str] = set()
         self.instrument = False
         self.last_sent = venue.clock.seconds()
@@ -246,6 +247,12 @@ class SimSession:
             if symbol in self.trades:
                 self.send({"channel": "trade", "type": "update", "data": [self.venue.trade(market, trade)]})
             if self.tickers.get(symbol) == "trades":
+                self.send({"channel": "ticker", "type": "update", "data": [self.venue.ticker(market)]})
+        if self.tickers.get(symbol) == "bbo":
+            # event_trigger "bbo": a ticker whenever the best bid or offer (price or size) changes.
+            bbo = (tuple(market.bids.top(1)), tuple(market.asks.top(1)))
+            if self._bbo.get(symbol) != bbo:
+                self._bbo[symbol] = bbo
                 self.send({"channel": "ticker", "type": "update", "data": [self.venue.ticker(market)]})
 
     def _send_book(self, market: SymbolMarket, view: _BookView, snapshot: bool) -> None:
