@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from decimal import Decimal
 
@@ -54,7 +55,7 @@ def test_event_trigger_bbo_sends_a_ticker_on_every_change_of_the_best_bid_or_off
     bbos = [(u["bid"], u["bid_qty"], u["ask"], u["ask_qty"])
             for f in c.channel("ticker") if f["type"] == "update" for u in f["data"]]
     assert len(bbos) > 20
-    assert all(a != b for a, b in zip(bbos, bbos[1:]))  # each tells a change of the best bid or offer
+    assert all(a != b for a, b in itertools.pairwise(bbos))  # each tells a change of the best bid or offer
     on_trades = [f for f in by_trades if f.get("channel") == "ticker" and f["type"] == "update"]
     assert len(bbos) > len(on_trades)  # the default trigger (trades) is quieter
 

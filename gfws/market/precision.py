@@ -8,9 +8,14 @@ an error to report, never something to round silently.
 
 from __future__ import annotations
 
-from decimal import Context, Decimal, Inexact, InvalidOperation
+from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 
-_EXACT = Context(prec=60, traps=[Inexact, InvalidOperation])
+# No market value needs more than this: anything beyond (1e999999999) is an attack
+# or a bug, and writing it out in fixed point would take gigabytes.
+MAX_ADJUSTED_EXPONENT = 30
+# Quantizing in this context refuses what is inexact and, at no extra cost, what is out of range.
+_EXACT = Context(prec=60, Emax=MAX_ADJUSTED_EXPONENT, Emin=-MAX_ADJUSTED_EXPONENT,
+                 traps=[Inexact, InvalidOperation, Overflow])
 
 
 class BadValue(ValueError):
@@ -24,11 +29,6 @@ class PrecisionError(BadValue):
     decimals than the pair has, NaN, Infinity, absurdly large)."""
 
     kind = "precision"
-
-
-# No market value needs more than this: anything beyond (1e999999999) is an attack
-# or a bug, and writing it out in fixed point would take gigabytes.
-MAX_ADJUSTED_EXPONENT = 30
 
 
 def bounded(value: Decimal, what: str) -> Decimal:
@@ -62,9 +62,11 @@ def exact(value: Decimal, step: Decimal) -> Decimal:
     """``value`` with exactly the exponent of ``step``, or PrecisionError."""
     if not value.is_finite():  # NaN quantizes to NaN without a signal
         raise PrecisionError(f"{value} is not a finite number")
+    if value and value.adjusted() > MAX_ADJUSTED_EXPONENT:
+        raise PrecisionError(f"{value:.3e} is out of range")
     try:
         return value.quantize(step, context=_EXACT)
-    except (Inexact, InvalidOperation):
+    except (Inexact, InvalidOperation, Overflow):
         raise PrecisionError(f"{value} has more decimals than {step} allows") from None
 
 
@@ -84,7 +86,7 @@ class PairPrecision:
         try:
             if value.is_finite():
                 return value.quantize(self.price_step, context=_EXACT)
-        except (Inexact, InvalidOperation):
+        except (Inexact, InvalidOperation, Overflow):
             pass
         return exact(value, self.price_step)  # raises the explained error
 
@@ -92,7 +94,7 @@ class PairPrecision:
         try:
             if value.is_finite():
                 return value.quantize(self.qty_step, context=_EXACT)
-        except (Inexact, InvalidOperation):
+        except (Inexact, InvalidOperation, Overflow):
             pass
         return exact(value, self.qty_step)
 
