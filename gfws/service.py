@@ -66,6 +66,7 @@ class FeedService(MultiService):
             maintenance_delay=config.connection.maintenance_reconnect_delay,
         )
         self.budget = ConnectionBudget(reactor, config.connection.connect_attempts, config.connection.connect_window)
+        self._stopping: Deferred[None] | None = None
         for endpoint_config in config.endpoints:
             self.pool.add(self._endpoint(endpoint_config))
         self.pool.setServiceParent(self)
@@ -122,9 +123,8 @@ class FeedService(MultiService):
 
         return new_session
 
-    def _leader_changed(self, new: FeedEndpoint, old: FeedEndpoint | None) -> None:
+    def _leader_changed(self, new: FeedEndpoint, reason: str) -> None:
         now = self.reactor.seconds()
-        reason = f"took over from {old.name}" if old is not None else "first leader"
         self._outlet.publish(
             Connection(venue=self.dialect.name, recv_ts=now, endpoint=new.name, state="leader",
                        url=new.config.url, reason=reason)
@@ -136,12 +136,27 @@ class FeedService(MultiService):
     # -- service --------------------------------------------------------------
 
     def startService(self) -> None:
+        """Open the sinks and start the endpoints; started again before a stop
+        has finished, it starts once that stop is done (the sinks it closes
+        are its own, never the new ones)."""
+        stopping = self._stopping
+        if stopping is not None and not stopping.called:
+            Service.startService(self)
+            stopping.addCallback(lambda _: self._start() if self.running else None)
+            return
+        self._start()
+
+    def _start(self) -> None:
         for sink in self.config.sinks:
             self.publisher.add_sink(JsonlSink(sink.path))
         super().startService()
 
+    def stopService(self) -> Deferred[None]:
+        self._stopping = self._stop()
+        return self._stopping
+
     @inlineCallbacks
-    def stopService(self) -> Generator[Deferred[Any], Any, None]:
+    def _stop(self) -> Generator[Deferred[Any], Any, None]:
         """Stop the endpoints (gracefully, bounded by ``connection.shutdown_timeout``:
         what is still open then is dropped), then flush and close the sinks."""
         Service.stopService(self)
@@ -159,3 +174,4 @@ class FeedService(MultiService):
                 self.log.failure("stopping {child!r} failed", child=child)
         self.selector.leader = None
         yield self.publisher.close()
+        self._stopping = None

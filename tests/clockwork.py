@@ -8,6 +8,7 @@ retry, stop and restart behaviour is what the endpoint really meets.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from gfws.config import BreakerConfig, ConnectionConfig, EndpointConfig, PoolConfig
+from gfws.connection.backoff import Backoff
 from gfws.connection.breaker import CircuitBreaker
 from gfws.connection.budget import ConnectionBudget
 from gfws.connection.endpoint import FeedEndpoint
@@ -186,6 +188,8 @@ class RecordingHandler:
 
     def connection_lost(self, reason: str) -> None:
         self.lost.append(reason)
+        if self.leaving is not None and not self.leaving.called:
+            self.leaving.callback(None)  # as a session fails what is pending when its connection goes
 
     def restate(self, recv_ts: float) -> list[Event]:
         return []
@@ -208,11 +212,12 @@ class Rig:
 
     def with_pool(self, mode: str = "failover", failback: bool = True) -> EndpointPool:
         self.pool = EndpointPool(PoolConfig(mode=mode, failback=failback), self.clock,
-                                 on_leader=lambda new, old: self.leaders.append(new.name))
+                                 on_leader=lambda new, reason: self.leaders.append(new.name))
         return self.pool
 
     def endpoint(self, name: str, priority: int = 1, auto: Callable[[float], bool] | None = None,
-                 handler: Callable[[str], RecordingHandler] | None = None) -> tuple[FeedEndpoint, HandFiredEndpoint]:
+                 handler: Callable[[str], RecordingHandler] | None = None,
+                 jitter: Callable[[], float] | None = None) -> tuple[FeedEndpoint, HandFiredEndpoint]:
         hand = HandFiredEndpoint(self.clock, auto)
 
         def new_handler(endpoint: str) -> RecordingHandler:
@@ -232,6 +237,8 @@ class Rig:
             factory=TestFactory(),
             breaker=CircuitBreaker(self.clock, self.breaker.failure_threshold, self.breaker.recovery_time),
             budget=self.budget,
+            backoff=Backoff(self.connection.backoff_initial, self.connection.backoff_factor,
+                            self.connection.backoff_cap, jitter or random.Random(name).random),
             has_alternative=pool.has_alternative if pool else lambda endpoint: False,
             on_change=pool.endpoint_changed if pool else lambda endpoint: None,
             on_status=pool.status_changed if pool else lambda system: None,

@@ -63,7 +63,7 @@ def test_a_start_while_leaving_wins_closes_the_old_session_and_shows_the_true_st
     rig.turn()  # the old socket goes; ClientService reconnects at once
     new = hand.succeed_next()
     assert endpoint.state == "active" and endpoint.protocol is new and not new.aborted
-    unsubscribed.callback(None)  # the late ack changes nothing
+    assert unsubscribed.called  # the old session's pending unsubscribe ended with it
     rig.turn(30)
     assert endpoint.state == "active" and endpoint.ready and not new.aborted
     assert rig.states("b")[-3:] == ["connected", "subscribing", "active"]
@@ -265,7 +265,112 @@ def test_an_exhausted_budget_is_logged_as_an_error_and_held_back_attempts_cost_n
 # -- the state table ---------------------------------------------------------------------
 
 def test_illegal_moves_are_refused():
-    check(Connecting(), Open(None, RecordingHandler("x"), None, False))  # legal: no error
+    check(Connecting(), Open(None, RecordingHandler("x"), None))  # legal: no error
     with pytest.raises(IllegalTransition):
-        check(Open(None, RecordingHandler("x"), None, False), Connecting())
+        check(Open(None, RecordingHandler("x"), None), Connecting())
     assert all(target in TRANSITIONS for targets in TRANSITIONS.values() for target in targets)
+
+
+# -- found by review: each asserts the fixed behaviour -----------------------------------
+
+class UnansweredSubscribe(RecordingHandler):
+    """What a session does when an ack never comes: unusable, and no success after it."""
+
+    def connection_made(self, link):
+        self.link = link
+        link.unusable("subscribe book: 1 ack(s) missing after 10s")
+        link.active()  # a late word of a session that gave up changes nothing
+
+
+def test_a_connection_whose_subscribe_went_unanswered_counts_against_backoff_and_breaker():
+    rig = Rig(breaker=BreakerConfig(failure_threshold=3, recovery_time=30))
+    endpoint, hand = rig.endpoint("a", handler=UnansweredSubscribe)
+    endpoint._has_alternative = lambda e: True
+    endpoint.start()
+    for _ in range(3):
+        hand.succeed_next()
+        rig.turn()
+        rig.turn(10.0)
+    assert "active" not in rig.states("a")
+    assert endpoint.failures == 3 and endpoint.breaker.trips == 1
+    rig.stop(endpoint)
+
+
+def test_abort_drops_the_connection_and_stops_retrying():
+    rig = Rig()
+    endpoint, hand = rig.endpoint("a")
+    endpoint.start()
+    protocol = hand.succeed_next()
+    endpoint.abort()
+    rig.turn()
+    assert protocol.aborted and endpoint.state == "shutdown"
+    rig.turn(60.0)
+    assert hand.pending == [] and hand.connects == 1
+    rig.assert_quiet()
+    endpoint.start()  # and it can be started again
+    rig.turn()
+    assert len(hand.pending) == 1
+    rig.stop(endpoint)
+
+
+def test_abort_while_connecting_stops_and_can_start_again():
+    rig = Rig()
+    endpoint, hand = rig.endpoint("a")
+    endpoint.start()
+    endpoint.abort()
+    rig.turn()
+    assert endpoint.state == "shutdown" and hand.pending == []
+    endpoint.start()
+    rig.turn()
+    hand.succeed_next()
+    assert endpoint.state == "active"
+    rig.stop(endpoint)
+
+
+def test_after_a_restart_the_old_sockets_close_is_not_the_new_attempts_failure():
+    rig = Rig()
+    endpoint, hand = rig.endpoint("b")
+    endpoint.start()
+    hand.succeed_next()
+    rig.handlers["b"][0].leaving = Deferred()  # slow unsubscribe ack
+    endpoint.park("a carries the feed")
+    endpoint.start()  # the restart wins: the old socket is dropped
+    rig.turn()  # ...and closes while the new attempt is under way
+    new = hand.succeed_next(open=False)
+    new.lose(None, 'connection was closed uncleanly ("WebSocket connection upgrade failed [503]: Service Unavailable")')
+    assert rig.reasons("b")[-1] == "handshake refused: HTTP 503 Service Unavailable"
+    rig.stop(endpoint)
+
+
+def test_a_stop_from_the_connected_event_is_the_last_word():
+    rig = Rig()
+    endpoint, hand = rig.endpoint("a", handler=lambda n: RecordingHandler(n, auto_active=False))
+
+    def publish(event):
+        rig.events.append(event)
+        if event.state == "connected":
+            endpoint.stop()  # a subscriber stops the feed from its callback
+
+    endpoint._publish = publish
+    endpoint.start()
+    protocol = hand.succeed_next()
+    rig.turn()
+    assert rig.states("a")[-2:] == ["connected", "disconnecting"]
+    assert rig.handlers["a"][0].link is None  # its conversation never began
+    protocol.lose(1000, "client leaving", clean=True)
+    rig.turn()
+    assert endpoint.state == "shutdown"
+    rig.assert_quiet()
+
+
+def test_a_park_then_a_stop_in_the_same_turn_stops_client_service():
+    rig = Rig()
+    endpoint, hand = rig.endpoint("a")
+    endpoint.start()
+    parked, stopped = endpoint.park("b carries the feed"), endpoint.stop()
+    rig.turn()
+    assert parked.called and stopped.called and endpoint.state == "shutdown"
+    assert not endpoint._client.running and hand.pending == []
+    rig.turn(60.0)
+    assert hand.connects == 1
+    rig.assert_quiet()

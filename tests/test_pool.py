@@ -11,6 +11,7 @@ from typing import Any
 from twisted.internet import error
 from twisted.internet.defer import Deferred
 
+from gfws.config import BreakerConfig
 from tests.clockwork import RecordingHandler, Rig
 
 
@@ -90,7 +91,7 @@ def test_a_park_racing_a_restart_keeps_the_new_connection_and_closes_the_old_ses
     rig.turn()
     new = b.protocol
     assert new is not old and not new.aborted and b.state == "active" and pool.leader is b
-    old_session.leaving.callback(None)  # the late ack
+    assert old_session.leaving.called  # its pending unsubscribe ended with it
     rig.turn(30.0)
     assert b.state == "active" and b.protocol is new and not new.aborted  # the true state, still live
     assert rig.states("b")[-1] == "active"
@@ -169,4 +170,46 @@ def test_the_maintenance_floor_slows_reconnects():
     assert hand_a.pending == []  # no attempt before 5 s
     rig.turn(0.2)
     assert len(hand_a.pending) == 1
+    stop_all(rig)
+
+
+def test_a_breaker_does_not_hold_an_endpoint_back_once_nothing_else_carries_the_feed():
+    rig = Rig(breaker=BreakerConfig(failure_threshold=1, recovery_time=30))
+    pool = rig.with_pool("failover", failback=True)
+    healed = [None]  # when a's path heals and b's breaks
+    a, _ = rig.endpoint("a", priority=1, auto=lambda now: healed[0] is not None and now >= healed[0])
+    b, _ = rig.endpoint("b", priority=2, auto=lambda now: healed[0] is None or now < healed[0])
+    pool.startService()
+    rig.turn()
+    rig.turn(3.0)
+    assert pool.leader is b and a.breaker.state == "open"  # a failed while b carried the feed
+    healed[0] = rig.clock.seconds()
+    b.protocol.lose(1006, "b's path breaks")
+    while not a.ready:
+        rig.clock.advance(0.1)
+    assert rig.clock.seconds() - healed[0] <= 10.0  # not the breaker's 30 s
+    stop_all(rig)
+
+
+def test_a_long_outage_of_two_endpoints_stays_inside_the_budget_and_ends_within_10s():
+    rig = Rig()  # default settings: 150 attempts per 600 s across both endpoints
+    pool = rig.with_pool("failover", failback=True)
+    back = [1_700_000_000 + 3600.0]  # the venue is away for an hour
+
+    def up(now: float) -> bool:
+        return now >= back[0]
+
+    fastest = lambda: 0.0  # noqa: E731  (every delay at its shortest: the budget must bind)
+    _, hand_a = rig.endpoint("a", priority=1, auto=up, jitter=fastest)
+    _, hand_b = rig.endpoint("b", priority=2, auto=up, jitter=fastest)
+    back[0] = rig.clock.seconds() + 3600.0
+    pool.startService()
+    while not pool.leader or not pool.leader.ready:
+        rig.clock.advance(0.25)
+    assert rig.clock.seconds() - back[0] <= 10.0
+    connects = sorted(e.recv_ts for e in rig.events if e.state == "connecting")
+    worst = max(len([u for u in connects[i:] if u - t < 600]) for i, t in enumerate(connects))
+    assert worst <= 150  # never over the venue's limit in any rolling 10 minutes...
+    assert hand_a.connects + hand_b.connects > 6 * 150 * 0.9  # ...while asking as often as it allows
+    assert worst >= 149  # the budget, not the backoff, was the limit
     stop_all(rig)

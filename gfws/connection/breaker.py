@@ -23,7 +23,6 @@ class CircuitBreaker:
         self.trips = 0
         self._opened_at = 0.0
         self._trial_running = False
-        self.last_reason: str | None = None
 
     def allow(self) -> bool:
         """May a connection attempt start now?  (Starts the half-open trial.)"""
@@ -61,7 +60,6 @@ class CircuitBreaker:
 
     def record_failure(self, reason: str) -> bool:
         """Count a failure; True when this one opened the breaker."""
-        self.last_reason = reason
         self.failures += 1
         if self.state == HALF_OPEN or (self.state == CLOSED and self.failures >= self.failure_threshold):
             self.state = OPEN

@@ -33,7 +33,7 @@ from zope.interface import implementer
 
 from gfws.config import ConnectionConfig, EndpointConfig
 from gfws.connection.backoff import Backoff
-from gfws.connection.breaker import HALF_OPEN, CircuitBreaker
+from gfws.connection.breaker import CircuitBreaker
 from gfws.connection.budget import ConnectionBudget
 from gfws.connection.reasons import AttemptRefused, close_reason, connect_failure, transport_refusal
 from gfws.connection.states import Connecting, Idle, Leaving, Link, Open, State, Stopped, Waiting, check
@@ -163,10 +163,11 @@ class FeedEndpoint:
             self._enter(Connecting())
             self._client.startService()
         elif isinstance(state, Leaving):
-            self._enter(Connecting())
-            if state.connection is not None:
-                state.connection.close("replaced: the endpoint was started again while leaving")
-                state.connection.protocol.abort()
+            old = state.connection
+            self._enter(Connecting(replaced=old.protocol if old is not None else None))
+            if old is not None:
+                old.close("replaced: the endpoint was started again while leaving")
+                old.protocol.abort()
             state.finish()
             # ClientService reconnects as soon as the old connection is gone
             # (its own stop-then-start), with no retry delay.
@@ -183,11 +184,10 @@ class FeedEndpoint:
 
     def abort(self) -> None:
         """Drop the connection now and stop retrying (a shutdown out of time)."""
+        self.stop()  # leaves every live state first: the loss below cannot look like a failure to retry
         state = self._state
-        connection = state.connection if isinstance(state, Leaving) else state if isinstance(state, Open) else None
-        if connection is not None:
-            connection.protocol.abort()
-        self._stop_client(state)
+        if isinstance(state, Leaving) and state.connection is not None:
+            state.connection.protocol.abort()
 
     def _leave(self, target: type, reason: str) -> Deferred[None]:
         state = self._state
@@ -206,7 +206,7 @@ class FeedEndpoint:
             return self._stop_client(left)
         assert isinstance(state, Open)
         if state.phase != "active":
-            self.breaker.release()
+            self.breaker.release()  # the trial, if this was one, ends with no verdict
         leaving = Leaving(state, "shutdown" if target is Stopped else "disconnected", reason)
         self._enter(leaving, reason)
         self._run_leave(leaving)
@@ -246,10 +246,10 @@ class FeedEndpoint:
 
     def _stop_client(self, state: State) -> Deferred[None]:
         """Stop ClientService on a fresh stack (its machine may be mid-transition),
-        unless by then the endpoint has moved on (a restart wins)."""
+        unless by then the endpoint is in use again (a restart wins)."""
 
         def stop(_: object) -> Deferred[None] | None:
-            return self._client.stopService() if self._state is state else None
+            return None if self.running else self._client.stopService()
 
         fresh: Deferred[None] = deferLater(self._clock, 0, lambda: None)
         return fresh.addCallback(stop)
@@ -257,32 +257,29 @@ class FeedEndpoint:
     # -- attempts (called by the guard and by ClientService) ------------------
 
     def _admit(self) -> AttemptRefused | None:
-        """Called for each attempt: None admits it."""
+        """Called for each attempt: None admits it.  A refused attempt costs
+        nothing (no failure counted, no budget spent)."""
         state = self._state
         if not isinstance(state, (Connecting, Waiting)):
             return AttemptRefused("endpoint not in use")
-        wait = self.budget.wait()
-        if wait > 0:
-            self.log.error(
-                "{endpoint}: connection budget spent ({attempts} per {window:g}s); next attempt in {wait:.1f}s",
-                endpoint=self.name, attempts=self.budget.attempts, window=self.budget.window, wait=wait,
-            )
+        if self.budget.wait() > 0:
             return AttemptRefused(
-                f"connection budget spent ({self.budget.attempts} per {self.budget.window:g}s); {wait:.1f}s to wait"
+                f"connection budget spent ({self.budget.attempts} per {self.budget.window:g}s); "
+                f"{self.budget.wait():.1f}s to wait"
             )
-        trial = False
-        if not self.breaker.allow():
-            if self._has_alternative(self):
-                return AttemptRefused(f"circuit breaker open; {self.breaker.wait():.1f}s to wait")
-            # No other endpoint carries the feed: the breaker does not keep the only one away.
-        else:
-            trial = self.breaker.state == HALF_OPEN
+        # The breaker exists to prefer another endpoint: asked at every attempt, so an
+        # endpoint it holds back comes back as soon as no other one carries the feed.
+        if self._has_alternative(self) and not self.breaker.allow():
+            return AttemptRefused(f"circuit breaker open; {self.breaker.wait():.1f}s to wait")
+        if isinstance(state, Waiting):
+            attempt = Connecting()
+            self._enter(attempt, f"attempt {self.attempts + 1}")
+            if self._state is not attempt:  # a subscriber stopped us on that event
+                return AttemptRefused("endpoint not in use")
+            state = attempt
         self.budget.acquire()
         self.attempts += 1
-        if isinstance(state, Connecting):
-            state.attempt, state.trial = self.attempts, trial
-        else:
-            self._enter(Connecting(self.attempts, trial), f"attempt {self.attempts}")
+        state.attempt = self.attempts
         return None
 
     def _connect_failed(self, failure: Failure) -> None:
@@ -308,8 +305,7 @@ class FeedEndpoint:
         elif not isinstance(state, Waiting):
             return self._connection.backoff_cap  # leaving: ClientService is stopped right after this
         delay = self._delay()
-        spent = self.budget.wait()
-        if spent > 0:
+        if self.budget.wait() > 0:
             self.log.error(
                 "{endpoint}: connection budget spent ({attempts} per {window:g}s); next attempt in {wait:.1f}s",
                 endpoint=self.name, attempts=self.budget.attempts, window=self.budget.window, wait=delay,
@@ -325,9 +321,10 @@ class FeedEndpoint:
         self._enter(Waiting(reason, tripped or self.breaker.wait() > 0), reason)
 
     def _delay(self) -> float:
-        breaker = self.breaker.wait() if self._has_alternative(self) else 0.0
+        # The breaker is not waited for here: whether another endpoint carries the feed may
+        # change before then.  The guard asks it at each attempt; a refusal costs nothing.
         backoff = self._backoff.delay(self.failures) if self.failures else 0.0
-        return max(backoff, breaker, self.budget.wait(), self._reconnect_floor())
+        return max(backoff, self.budget.wait(), self._reconnect_floor())
 
     # -- IConnector (called by the protocol) -----------------------------------
 
@@ -338,8 +335,10 @@ class FeedEndpoint:
             protocol.abort()
             return _ignore
         handler = self._handlers(self.name)
-        opened = Open(protocol, handler, Link(self, protocol), state.trial)
+        opened = Open(protocol, handler, Link(self, protocol))
         self._enter(opened)
+        if self._state is not opened:  # a subscriber parked or stopped us on that event
+            return _ignore
         frame, binary, seconds = handler.frame_received, handler.binary_received, self._clock.seconds
 
         def deliver(payload: bytes, is_binary: bool) -> None:
@@ -350,6 +349,8 @@ class FeedEndpoint:
 
         opened.phase = "subscribing"  # the handler begins with its requests
         self._changed(opened, None)
+        if self._state is not opened:
+            return _ignore
         handler.connection_made(opened.link)
         return deliver
 
@@ -374,14 +375,14 @@ class FeedEndpoint:
         elif isinstance(state, Leaving) and state.connection is not None and state.connection.protocol is protocol:
             state.connection.close(text)
             state.socket_closed(text)
-        elif isinstance(state, Connecting) and state.failure is None:
+        elif isinstance(state, Connecting) and state.failure is None and protocol is not state.replaced:
             state.failure = text  # a handshake that never opened: HTTP status, TLS check, timeout
 
     # -- from the open connection's handler (through its Link) ----------------
 
     def _link_active(self, link: Link, refused: str | None) -> None:
         state = self._state
-        if isinstance(state, Open) and state.link is link and state.phase != "active":
+        if isinstance(state, Open) and state.link is link and state.phase != "active" and state.failure is None:
             self.failures = 0
             self.breaker.record_success()
             state.phase = "active"

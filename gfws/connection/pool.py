@@ -26,8 +26,8 @@ from twisted.logger import Logger
 from gfws.config import PoolConfig
 from gfws.connection.endpoint import FeedEndpoint
 
-LeaderChange = Callable[[FeedEndpoint, FeedEndpoint | None], None]
-"""(new leader, previous leader or None)."""
+LeaderChange = Callable[[FeedEndpoint, str], None]
+"""(new leader, why: "first leader" or "took over from NAME")."""
 
 
 class EndpointPool(Service):
@@ -37,7 +37,7 @@ class EndpointPool(Service):
         self,
         config: PoolConfig,
         clock: IReactorTime,
-        on_leader: LeaderChange = lambda new, old: None,
+        on_leader: LeaderChange = lambda new, reason: None,
         maintenance_delay: float = 5.0,
     ) -> None:
         self.config = config
@@ -153,6 +153,6 @@ class EndpointPool(Service):
     def _switch(self, new: FeedEndpoint) -> None:
         old, self.leader = self.leader, new
         self.switches += 1
-        self.log.info("{new} leads ({reason})", new=new.name,
-                      reason=f"took over from {old.name}" if old is not None else "first leader")
-        self._on_leader(new, old)
+        reason = f"took over from {old.name}" if old is not None else "first leader"
+        self.log.info("{new} leads ({reason})", new=new.name, reason=reason)
+        self._on_leader(new, reason)

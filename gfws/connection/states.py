@@ -43,9 +43,9 @@ class Connecting:
 
     name = "connecting"
 
-    def __init__(self, attempt: int = 0, trial: bool = False) -> None:
-        self.attempt = attempt
-        self.trial = trial  # this attempt is the breaker's half-open trial
+    def __init__(self, replaced: Any = None) -> None:
+        self.attempt = 0  # its number, once the guard admitted it
+        self.replaced = replaced  # the protocol a restart is replacing: its close is not this attempt's
         self.failure: str | None = None  # why it failed, once it did
         self.held_back = False  # refused before it began: counts against nothing
 
@@ -96,11 +96,10 @@ class Link:
 class Open:
     """The WebSocket is open: its protocol, its handler and its link."""
 
-    def __init__(self, protocol: Any, handler: IConnectionHandler, link: Link, trial: bool) -> None:
+    def __init__(self, protocol: Any, handler: IConnectionHandler, link: Link) -> None:
         self.protocol = protocol
         self.handler = handler
         self.link = link
-        self.trial = trial
         self.phase = "connected"  # then subscribing, then active
         self.failure: str | None = None  # why the handler gave up on it
 
@@ -158,12 +157,11 @@ State = Any  # one of the classes above
 TRANSITIONS: dict[type, tuple[type, ...]] = {
     Idle: (Connecting, Stopped),
     Stopped: (Connecting,),
-    Connecting: (Open, Waiting, Idle, Stopped, Connecting),
-    Waiting: (Connecting, Waiting, Idle, Stopped),
-    Open: (Open, Waiting, Leaving),
+    Connecting: (Open, Waiting, Idle, Stopped),
+    Waiting: (Connecting, Idle, Stopped),
+    Open: (Waiting, Leaving),  # its phases (connected, subscribing, active) are data, not states
     Leaving: (Idle, Stopped, Connecting),
 }
-LIVE = ("connecting", "connected", "subscribing", "active")
 
 
 def check(old: State, new: State, on_error: Callable[[str], None] = lambda text: None) -> None:

@@ -56,7 +56,6 @@ class Selector:
         self.hot = hot
         self.leader: str | None = None
         self.trades = RecentKeys(dedup_capacity, dedup_max_age, clock)
-        self.switches = 0
 
     def outlet(self, endpoint: str | None = None) -> Outlet:
         """The way in for ``endpoint``'s events (None: events of no endpoint)."""
@@ -66,6 +65,5 @@ class Selector:
         """``endpoint`` now carries books and tickers; ``restated`` (its current
         verified books) tells the consumer the state it switches to."""
         self.leader = endpoint
-        self.switches += 1
         for event in restated:
             self.bus(event)

@@ -97,6 +97,8 @@ class PendingRequests:
         pending = self._pending.get(ack.req_id)
         if pending is None or ack.method != pending.method:
             return False
+        if ack.symbol is not None and (ack.symbol in pending.accepted or ack.symbol in pending.rejected):
+            return True  # the venue (or a proxy) said it twice: one answer per symbol
         if ack.success:
             pending.accepted.append(ack.symbol or pending.channel)
         else:

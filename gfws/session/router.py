@@ -97,12 +97,12 @@ class FeedSession:
         self.subscriptions = Subscriptions(
             dialect, subscriptions, clock, self.requests, self.throttle,
             rate_limit.exceeded_retry_delay, self._error, self._unusable,
+            on_refused=lambda: self._link.readiness_changed(),
         )
         self.gate = FrameGate(
             reporter, endpoint, clock, self.subscriptions.renew_channel,
             integrity.duplicate_window, integrity.duplicate_max_age,
         )
-        self._book_symbols = sorted(expected.get("book", ()))
         self.books = BookHandler(
             context,
             {symbol: dict(s.options)["depth"] for s in subscriptions if s.channel == "book" for symbol in s.symbols},
@@ -118,6 +118,7 @@ class FeedSession:
         ]
         self._handlers = {h.channel: h for h in handlers}
         self._subscribing = False
+        self.given_up = False  # this connection was declared unusable: it is replaced, never active
         self._ack_timeout = ack_timeout
         self._instruments_due: IDelayedCall | None = None
         self.active = False
@@ -257,7 +258,7 @@ class FeedSession:
         self.subscriptions.subscribe_all().addCallback(self._all_answered)
 
     def _all_answered(self, results: object) -> None:
-        if not self.closed:
+        if not self.closed and not self.given_up:  # an unanswered request is no success
             self.active = True
             refused = [f"{s.channel} {s.symbol} refused for good ({s.reason})"
                        for s in self.subscriptions.states() if s.state == "refused"]
@@ -283,6 +284,7 @@ class FeedSession:
         )
 
     def _unusable(self, reason: str) -> None:
+        self.given_up = True
         if not self.closed:
             self.log.warn("{endpoint}: connection unusable: {reason}", endpoint=self.endpoint, reason=reason)
             self._link.unusable(reason)

@@ -45,6 +45,7 @@ class Subscriptions:
         retry_delay: float,
         on_error: ErrorReport,
         on_unusable: Callable[[str], None],
+        on_refused: Callable[[], None] = lambda: None,
     ) -> None:
         self._dialect = dialect
         self._configs = configs
@@ -54,12 +55,14 @@ class Subscriptions:
         self._retry_delay = retry_delay
         self._on_error = on_error
         self._on_unusable = on_unusable
+        self._on_refused = on_refused  # a subscription refused for good: what "ready" means changed
         self.by_key: dict[tuple[str, str], Subscription] = {
             (c.channel, symbol): Subscription(c.channel, symbol, dict(c.options))
             for c in configs
             for symbol in c.symbols
         }
         self._waiting: set[Deferred[Any]] = set()  # rate-limit pauses
+        self.leaving = False  # unsubscribing everything: no renewal starts any more
         self.closed = False
         self.renewals = 0
 
@@ -110,8 +113,9 @@ class Subscriptions:
 
         def accepted(symbols: list[str]) -> list[str]:
             for symbol in symbols:
-                if symbol in by_symbol:
-                    by_symbol[symbol].inputs.accepted()
+                sub = by_symbol.get(symbol)
+                if sub is not None and sub.state == "subscribing":
+                    sub.inputs.accepted()
             return symbols
 
         def refused(failure: Failure) -> Any:
@@ -124,12 +128,13 @@ class Subscriptions:
                 sub = by_symbol.get(symbol)
                 if sub is None:  # refused as a whole, for the channel
                     self._on_error(text, channel, None, error.method)
-                elif RATE_LIMITED in text:
+                elif RATE_LIMITED in text and sub.state == "subscribing":
                     sub.inputs.rate_limited()
                     again.append(sub)
-                else:
+                elif sub.state == "subscribing":
                     sub.inputs.refused(text)
                     self._on_error(text, channel, symbol, error.method)
+                    self._on_refused()
             if not again or self.closed:
                 return None
             pause = deferLater(self._clock, self._retry_delay, lambda: None)
@@ -167,7 +172,7 @@ class Subscriptions:
         then subscribe again (for a book: a fresh snapshot).  False when no
         renewal starts (not live yet, one already under way, or closed)."""
         sub = self.by_key.get((channel, symbol))
-        if sub is None or self.closed or not sub.inputs.resync():
+        if sub is None or self.closed or self.leaving or not sub.inputs.resync():
             return False
         self.renewals += 1
 
@@ -195,6 +200,7 @@ class Subscriptions:
 
     def leave(self) -> Deferred[Any]:
         """Unsubscribe everything live (graceful shutdown); fires when all answered."""
+        self.leaving = True
         requests = []
         for config in self._configs:
             symbols = [s for s in self.live(config.channel) if s in config.symbols]
