@@ -74,7 +74,7 @@ class ConnectionConfig(Section, frozen=True, kw_only=True):
     backoff_initial: Positive = 1.0
     backoff_factor: Annotated[float, Meta(ge=1)] = 2.0
     backoff_cap: Positive = 8.0  # back within ~10 s of the venue's return, ~100 attempts per 10 min
-    connect_attempts: Count = 135  # Kraken bans an IP past ~150 per 10 minutes: keep a margin
+    connect_attempts: Count = 135  # a margin under the venue's own limit (about 150 per 10 minutes)
     connect_window: Positive = 600.0
     maintenance_reconnect_delay: Positive = 5.0
     shutdown_timeout: Positive = 5.0
