@@ -67,6 +67,7 @@ class FeedService(MultiService):
         )
         self.budget = ConnectionBudget(reactor, config.connection.connect_attempts, config.connection.connect_window)
         self._stopping: Deferred[None] | None = None
+        self.stop_reactor_when_a_sink_closes = False  # twistd sets it: the process has nothing left to do
         for endpoint_config in config.endpoints:
             self.pool.add(self._endpoint(endpoint_config))
         self.pool.setServiceParent(self)
@@ -148,8 +149,22 @@ class FeedService(MultiService):
 
     def _start(self) -> None:
         for sink in self.config.sinks:
-            self.publisher.add_sink(JsonlSink(sink.path))
+            self.publisher.add_sink(
+                JsonlSink(sink.path, self.reactor, report=self._sink_report, on_closed=self._sink_closed)
+            )
         super().startService()
+
+    def _sink_report(self, kind: str, detail: str) -> None:
+        self.reporter.report(kind, detail, self.reactor.seconds(), channel="sink")
+
+    def _sink_closed(self, reason: str) -> None:
+        """A sink's reader went away (``| head``): stop cleanly, once; under twistd, exit."""
+        if not self.running:
+            return
+        self.log.error("stopping: {reason}", reason=reason)
+        stopped = self.stopService()
+        if self.stop_reactor_when_a_sink_closes:
+            stopped.addBoth(lambda _: self.reactor.stop())
 
     def stopService(self) -> Deferred[None]:
         self._stopping = self._stop()

@@ -71,6 +71,7 @@ class DemoService(MultiService):
         endpoint = EndpointConfig(name="simulator", url=self.simulator.url)
         config = msgspec.structs.replace(self._config, endpoints=(endpoint,), simulator=None)
         self.feed = FeedService(config, self._reactor)
+        self.feed.stop_reactor_when_a_sink_closes = True
         self.feed.setServiceParent(self)
 
     @inlineCallbacks
@@ -94,4 +95,6 @@ def makeService(options: Options) -> MultiService:
     _events_own_stdout(config)
     if config.simulator is not None and not config.endpoints:
         return DemoService(config)
-    return FeedService(config)
+    feed = FeedService(config)
+    feed.stop_reactor_when_a_sink_closes = True
+    return feed

@@ -121,6 +121,7 @@ def test_jsonl_file_sink_appends_lines(tmp_path):
     sink = JsonlSink(str(path))
     sink.write([trade(1), trade(2)])
     sink.flush()
+    assert sink.drained(5.0)
     lines = path.read_text().splitlines()
     assert len(lines) == 3 and json.loads(lines[2])["trade_id"] == 2
     sink.close()

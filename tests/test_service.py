@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from tests.clockwork import HandFiredEndpoint, RecordingHandler, TestFactory
 @pytest.fixture
 def wired(monkeypatch: Any) -> tuple[Clock, list[HandFiredEndpoint]]:
     """FeedService with hand-fired endpoints and recording sessions."""
-    clock = Clock()
+    clock = ThreadedClock()
     hands: list[HandFiredEndpoint] = []
 
     def endpoint(reactor: Any, url: str, ca: Any, timeout: float) -> HandFiredEndpoint:
@@ -46,6 +47,34 @@ def config(tmp_path: Any) -> Any:
     }, "<test>")
 
 
+class ThreadedClock(Clock):
+    """A Clock that also takes calls from other threads (the sinks' writers),
+    run when the test turns it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._from_threads: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def callFromThread(self, f: Any, *args: Any, **kwargs: Any) -> None:
+        self._from_threads.put((f, args, kwargs))
+
+    def advance(self, amount: float) -> None:
+        while not self._from_threads.empty():
+            f, args, kwargs = self._from_threads.get()
+            f(*args, **kwargs)
+        super().advance(amount)
+
+
+def stop_and_settle(feed: FeedService, clock: ThreadedClock) -> Any:
+    sinks = list(feed.publisher._sinks)
+    stopping = feed.stopService()
+    clock.advance(0)  # the endpoint stops one turn later; then the sinks close
+    for sink in sinks:
+        sink._thread.join(5.0)
+    clock.advance(0)
+    return stopping
+
+
 def test_started_again_before_its_stop_finished_it_keeps_one_open_sink(wired, tmp_path):
     clock, hands = wired
     feed = FeedService(config(tmp_path), reactor=clock)
@@ -53,18 +82,19 @@ def test_started_again_before_its_stop_finished_it_keeps_one_open_sink(wired, tm
     clock.advance(0)
     hands[0].fail_next(ConnectionRefusedError())  # waiting to retry
     clock.advance(0)
+    first = list(feed.publisher._sinks)
     stopping = feed.stopService()  # the endpoint stops one turn later
     feed.startService()  # started again in the same turn
     clock.advance(0)
+    first[0]._thread.join(5.0)
     clock.advance(0)
     assert stopping.called and feed.running
     (sink,) = feed.publisher._sinks
-    assert not sink._file.closed
+    assert sink is not first[0] and sink._thread.is_alive()  # the new sink is open, the old one closed
+    assert not first[0]._thread.is_alive()
     assert feed.pool.endpoints[0].running
-    feed.stopService()
-    clock.advance(0)
-    clock.advance(0)
-    assert sink._file.closed and not clock.getDelayedCalls()
+    stop_and_settle(feed, clock)
+    assert not sink._thread.is_alive() and not clock.getDelayedCalls()
 
 
 def test_every_seam_provides_its_interface(wired, tmp_path):

@@ -82,3 +82,19 @@ def test_demo_prints_ticker_trade_and_book_for_two_symbols_then_stops_on_sigterm
     connection = [e for e in events if e["type"] == "connection"]
     assert connection[-1]["state"] == "shutdown"
     assert "closed with code 1000" in connection[-1]["reason"], connection[-1]
+
+
+def test_the_demo_piped_into_head_stops_cleanly_with_one_message(tmp_path):
+    process = subprocess.Popen([TWISTD, "-n", "--pidfile=", "gfws"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = [process.stdout.readline() for _ in range(3)]  # what `| head -3` reads...
+    process.stdout.close()  # ...before it exits
+    try:
+        _, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError("the feed went on writing into a closed pipe") from None
+    assert all(json.loads(line) for line in first)
+    assert err.count(b"(EPIPE)") == 2, err.decode()[-2000:]  # the sink's line and the service's, once each
+    assert b"Traceback" not in err, err.decode()[-2000:]
+    assert process.returncode == 0

@@ -1,23 +1,44 @@
-"""JSON Lines sink: one event per line, flushed per batch.
+"""JSON Lines sink: one event per line, written off the reactor thread.
 
 Decimals are written as fixed-point strings keeping the pair's precision
 (``"0.00000100"``, never ``1E-6``); ``recv_ts`` as ISO 8601 UTC.
+
+What it promises:
+- the reactor never waits for the file or pipe: lines are queued and a
+  writer thread writes them (a slow reader of standard output stalls only
+  that thread);
+- the queue is bounded (``max_queue`` lines): past it the oldest lines are
+  dropped and counted, and ``report`` is told (an ``integrity`` event);
+- one event that cannot be encoded is reported and skipped, never its batch;
+- a failed write is retried with backoff from where it stopped, so no
+  partial line is ever left for the next one to be glued onto;
+- a file moved or removed (logrotate) is reopened at its path;
+- a closed standard output (EPIPE) is said once, then ``on_closed`` runs.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import IO, Any
+from typing import Any
 
 import msgspec
 import orjson
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from gfws.events import Event
 from gfws.interfaces import IEventSink
+
+_CHUNK = 1 << 16  # bytes the writer takes from the queue at a time
+_RETRY_FIRST, _RETRY_CAP = 0.05, 5.0  # seconds between write retries (doubling)
+_write = os.write  # the one system call the writer makes (a test stands a full disk in for it)
 
 
 def _decimal_text(value: Any) -> str:
@@ -37,26 +58,168 @@ def encode_event(event: Event) -> bytes:
 
 @implementer(IEventSink)
 class JsonlSink:
-    def __init__(self, path: str) -> None:
+    log = Logger()
+
+    def __init__(
+        self,
+        path: str,
+        reactor: Any = None,
+        max_queue: int = 100_000,
+        report: Callable[[str, str], None] = lambda kind, detail: None,
+        on_closed: Callable[[str], None] = lambda reason: None,
+    ) -> None:
         """``path`` is a file appended to, or ``-`` for standard output."""
+        if reactor is None:
+            from twisted.internet import reactor
         self.path = path
-        self._file: IO[bytes]
-        if path == "-":
-            # fd 1 itself: twistd replaces sys.stdout with a log adapter.
-            self._file = os.fdopen(os.dup(1), "wb")
-        else:
-            self._file = open(path, "ab")
+        self._reactor = reactor
+        self._max_queue = max_queue
+        self._report = report
+        self._on_closed = on_closed
+        self._fd = os.dup(1) if path == "-" else self._open()  # fd 1 itself: twistd replaces sys.stdout
+        self._lines: deque[bytes] = deque()
+        self._wake = threading.Condition()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._closing = False
+        self._closed: list[Deferred[None]] = []
+        self.written = 0  # lines written
+        self.dropped = 0  # lines dropped because the queue was full
+        self.unencodable = 0
+        self.write_errors = 0
+        self.reopened = 0
+        self._thread = threading.Thread(target=self._run, name=f"gfws-jsonl {path}", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    # -- the reactor's side: never blocks -------------------------------------------
 
     def write(self, events: Sequence[Event]) -> None:
-        self._file.write(b"".join(encode_event(e) + b"\n" for e in events))
+        lines = []
+        for event in events:
+            try:
+                lines.append(encode_event(event) + b"\n")
+            except (TypeError, ValueError, OverflowError) as e:  # e.g. an integer over 64 bits
+                self.unencodable += 1
+                detail = f"{type(event).__name__} event cannot be written as JSON: {e}"
+                if self.unencodable == 1 or self.unencodable % 1000 == 0:
+                    self.log.error("{sink!r}: {detail} ({n} so far); skipped", sink=self, detail=detail,
+                                   n=self.unencodable)
+                self._report("unencodable_event", detail)
+        if not lines or self._closing:
+            return
+        with self._wake:
+            queue = self._lines
+            queue.extend(lines)
+            over = len(queue) - self._max_queue
+            if over > 0:
+                for _ in range(over):
+                    queue.popleft()  # the oldest go first: the newest are what a consumer acts on
+                self.dropped += over
+            self._idle.clear()
+            self._wake.notify()
+        if over > 0:
+            self._report("sink_overflow",
+                         f"{self!r}: {over} lines dropped, the writer is behind ({self.dropped} so far)")
 
     def flush(self) -> None:
-        self._file.flush()
+        """Nothing to wait for: the writer thread writes as soon as lines are queued."""
 
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
-            self._file.close()
+    def close(self) -> Deferred[None]:
+        """Write what is queued, then close; fires when done (on the reactor thread)."""
+        d: Deferred[None] = Deferred()
+        with self._wake:
+            if not self._thread.is_alive():
+                d.callback(None)
+                return d
+            self._closed.append(d)
+            self._closing = True
+            self._wake.notify()
+        return d
+
+    def drained(self, timeout: float) -> bool:
+        """Block until every queued line is written (for tests and scripts; never on the reactor thread)."""
+        return self._idle.wait(timeout)
+
+    # -- the writer thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._wake:
+                    while not self._lines and not self._closing:
+                        self._idle.set()
+                        self._wake.wait()
+                    if not self._lines and self._closing:
+                        break
+                    chunk, count = self._take()
+                if not self._write(chunk):
+                    break  # the reader is gone
+                self.written += count
+                self._follow_rotation()
+        finally:
+            os.close(self._fd)
+            self._idle.set()
+            with self._wake:
+                waiters, self._closed = self._closed, []
+            for d in waiters:
+                self._reactor.callFromThread(d.callback, None)
+
+    def _take(self) -> tuple[bytes, int]:
+        lines, size, taken = self._lines, 0, []
+        while lines and size < _CHUNK:
+            line = lines.popleft()
+            taken.append(line)
+            size += len(line)
+        return b"".join(taken), len(taken)
+
+    def _write(self, chunk: bytes) -> bool:
+        """Write all of ``chunk``, retrying the rest after a failure; False when the reader is gone."""
+        view, delay = memoryview(chunk), _RETRY_FIRST
+        while view:
+            try:
+                view = view[_write(self._fd, view):]
+                delay = _RETRY_FIRST
+            except OSError as e:
+                if e.errno == errno.EPIPE:
+                    self._reactor.callFromThread(self._reader_gone)
+                    return False
+                self.write_errors += 1
+                if self.write_errors == 1 or self.write_errors % 100 == 0:
+                    self._reactor.callFromThread(
+                        self.log.error, "{sink!r}: write failed ({n} so far): {error}; retrying in {delay:.2f}s",
+                        sink=self, n=self.write_errors, error=e.strerror, delay=delay,
+                    )
+                if self._closing and self._lines_lost_on_close():
+                    return False
+                threading.Event().wait(delay)
+                delay = min(delay * 2, _RETRY_CAP)
+        return True
+
+    def _lines_lost_on_close(self) -> bool:
+        """Closing with a write that keeps failing: give up after the retries' cap."""
+        return self.write_errors > 20
+
+    def _follow_rotation(self) -> None:
+        """Reopen the path when the file there is not ours any more (moved or removed)."""
+        if self.path == "-":
+            return
+        try:
+            moved = os.stat(self.path).st_ino != os.fstat(self._fd).st_ino
+        except FileNotFoundError:
+            moved = True
+        if moved:
+            old, self._fd = self._fd, self._open()
+            os.close(old)
+            self.reopened += 1
+
+    def _reader_gone(self) -> None:
+        reason = f"{self.path if self.path != '-' else 'standard output'} was closed by its reader (EPIPE)"
+        self.log.error("{sink!r}: {reason}; stopping", sink=self, reason=reason)
+        self._closing = True
+        self._on_closed(reason)
 
     def __repr__(self) -> str:
         return f"JsonlSink({self.path!r})"
