@@ -8,16 +8,20 @@ before the venue goes away.
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Generator
 from importlib import resources
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
+import autobahn
 import msgspec
+import twisted
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.python import usage
 
+from gfws import __version__
 from gfws.config import ConfigError, EndpointConfig, FeedConfig, load_config
 from gfws.service import FeedService
 from gfws.sim import SimulatorService, SimVenue
@@ -38,15 +42,32 @@ class Options(usage.Options):
     optParameters: ClassVar[list[list[str | None]]] = [
         ["config", "c", None, "TOML configuration file (see docs/configuration.md). Default: the built-in demo."],
     ]
+    optFlags: ClassVar[list[list[str | None]]] = [
+        ["check", None, "Check the configuration (and the files it names) and exit, connecting to nothing."],
+    ]
 
     feed_config: FeedConfig
+
+    def opt_version(self) -> None:
+        """Print gfws's version and exit."""
+        print(f"gfws {__version__} (Twisted {twisted.__version__}, Autobahn {autobahn.__version__})")
+        raise SystemExit(0)
 
     def postOptions(self) -> None:
         path = self["config"] or demo_config_path()
         try:
             self.feed_config = load_config(path)
         except ConfigError as e:
-            raise usage.UsageError(str(e)) from None
+            fail(str(e))
+        if self["check"]:
+            print(f"{path}: OK", file=sys.stderr)
+            raise SystemExit(0)
+
+
+def fail(problem: str) -> NoReturn:
+    """A start-up problem: one line on standard error, exit status 1, no traceback."""
+    print(f"gfws: {problem}", file=sys.stderr)
+    raise SystemExit(1)
 
 
 class DemoService(MultiService):
@@ -90,8 +111,26 @@ def _events_own_stdout(config: FeedConfig) -> None:
         sys.stdout = sys.stderr
 
 
+def _refuse_what_cannot_work(options: Options, config: FeedConfig) -> None:
+    """Problems no config check can see, said before anything listens or connects."""
+    parent = getattr(options, "parent", None)
+    if parent is not None and not parent.get("nodaemon") and any(s.path == "-" for s in config.sinks):
+        fail(f"{config.source}: sinks: path = \"-\" writes to standard output, which a daemon does not have; "
+             "run with -n, or write to a file")
+    sim = config.simulator
+    if sim is not None and not config.endpoints and sim.port:
+        probe = socket.socket()
+        try:
+            probe.bind(("127.0.0.1", sim.port))
+        except OSError as e:
+            fail(f"{config.source}: simulator.port: cannot listen on 127.0.0.1:{sim.port}: {e.strerror}")
+        finally:
+            probe.close()
+
+
 def makeService(options: Options) -> MultiService:
     config = options.feed_config
+    _refuse_what_cannot_work(options, config)
     _events_own_stdout(config)
     if config.simulator is not None and not config.endpoints:
         return DemoService(config)

@@ -154,7 +154,16 @@ def test_ca_bundle_must_exist(tmp_path):
     text = VALID.replace('url = "wss://ws.kraken.com/v2"', 'url = "wss://ws.kraken.com/v2"\nca_bundle = "ca.pem"')
     assert "endpoints[0].ca_bundle: expected a path to an existing PEM file" in error_for(tmp_path, text)
     (tmp_path / "ca.pem").write_text("x")
+    assert "endpoints[0].ca_bundle: expected a PEM file of CA certificates" in error_for(tmp_path, text)
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     assert load_config(write(tmp_path, text)).endpoints[1].ca_bundle == str(tmp_path / "ca.pem")
+
+
+def test_a_sink_path_must_be_a_writable_file(tmp_path):
+    folder = tmp_path / "events"
+    folder.mkdir()
+    text = VALID.replace('path = "-"', f'path = "{folder}"')
+    assert "sinks[0].path: expected a file, not a folder" in error_for(tmp_path, text)
 
 
 @pytest.mark.parametrize(

@@ -40,11 +40,38 @@ def test_a_bad_config_stops_startup_with_file_and_key(tmp_path):
     bad.write_text('[venue]\nname = "kraken"\n[[endpoints]]\nurl = "ws://127.0.0.1:1/v2"\n'
                    '[[subscriptions]]\nchannel = "book"\nsymbols = ["BTC/USD"]\ndepth = 7\n')
     result = run(["-n", "--pidfile=", "gfws", "--config", str(bad)], tmp_path)
-    assert result.returncode != 0
-    expected = f"{bad}: subscriptions[0].depth: expected one of (10, 25, 100, 500, 1000), got 7"
-    assert expected in result.stdout + result.stderr
-    # It stopped before connecting: the port above was never tried.
-    assert "connecting" not in result.stdout
+    assert result.returncode == 1
+    # One line on standard error, nothing else: no usage text, no traceback, nothing tried.
+    expected = f"gfws: {bad}: subscriptions[0].depth: expected one of (10, 25, 100, 500, 1000), got 7\n"
+    assert (result.stdout, result.stderr) == ("", expected)
+    assert run(["-n", "--pidfile=", "gfws", "--config", str(bad), "--check"], tmp_path).stderr == expected
+
+
+def test_check_version_and_what_cannot_work_are_said_in_one_line(tmp_path):
+    import socket
+
+    import gfws
+
+    checked = run(["-n", "--pidfile=", "gfws", "--check"], tmp_path)
+    assert checked.returncode == 0 and checked.stderr.endswith("demo.toml: OK\n") and checked.stdout == ""
+    version = run(["-n", "gfws", "--version"], tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith(f"gfws {gfws.__version__} ")
+    daemon = run(["--pidfile=", "gfws"], tmp_path)  # no -n: a daemon has no standard output to write to
+    assert daemon.returncode == 1 and "writes to standard output, which a daemon does not have" in daemon.stderr
+    assert daemon.stderr.count("\n") == 1 and not os.path.exists(tmp_path / "twistd.pid")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        config = tmp_path / "demo.toml"
+        demo = open(os.path.join(os.path.dirname(gfws.__file__), "demo.toml")).read()
+        config.write_text(demo.replace("port = 0 ", f"port = {busy.getsockname()[1]} "))
+        result = run(["-n", "--pidfile=", "gfws", "--config", str(config)], tmp_path)
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr.startswith(f"gfws: {config}: simulator.port: cannot listen on 127.0.0.1:")
+        assert result.stderr.count("\n") == 1
+    finally:
+        busy.close()
 
 
 def test_demo_prints_ticker_trade_and_book_for_two_symbols_then_stops_on_sigterm(tmp_path):
@@ -98,3 +125,11 @@ def test_the_demo_piped_into_head_stops_cleanly_with_one_message(tmp_path):
     assert err.count(b"(EPIPE)") == 2, err.decode()[-2000:]  # the sink's line and the service's, once each
     assert b"Traceback" not in err, err.decode()[-2000:]
     assert process.returncode == 0
+
+
+def test_the_embedding_example_runs_as_written(tmp_path):
+    example = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples", "embedded.py")
+    result = subprocess.run([sys.executable, example], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    books = [line for line in result.stdout.splitlines() if line.startswith("BTC/USD: ") and "checksum" in line]
+    assert len(books) == 5, result.stdout

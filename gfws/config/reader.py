@@ -163,6 +163,9 @@ def _endpoint(endpoint: EndpointConfig, where: str, base_dir: str, source: str) 
         ca_bundle = os.path.join(base_dir, ca_bundle)
         if not os.path.isfile(ca_bundle):
             raise problem(source, f"{where}.ca_bundle", "a path to an existing PEM file", ca_bundle)
+        if not _holds_pem_certificate(ca_bundle):
+            raise problem(source, f"{where}.ca_bundle", "a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)",
+                          ca_bundle)
     return msgspec.structs.replace(endpoint, name=endpoint.name or f"{host}:{port}", ca_bundle=ca_bundle)
 
 
@@ -225,10 +228,26 @@ def _renames(symbol: str, dialect: Vocabulary) -> list[str]:
     return [f"{old}->{new}" for old, new in parts if old != new]
 
 
+def _holds_pem_certificate(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return b"-----BEGIN CERTIFICATE-----" in f.read(1 << 20)
+    except OSError:
+        return False
+
+
 def _check_sink(sink: SinkConfig, where: str, source: str) -> None:
-    """Fail now, not at the first event, when the file cannot be created."""
-    if sink.path != "-" and not os.path.isdir(os.path.dirname(os.path.abspath(sink.path))):
+    """Fail now, not at the first event, when the file cannot be created or written."""
+    if sink.path == "-":
+        return
+    path = os.path.abspath(sink.path)
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
         raise problem(source, f"{where}.path", "a file in an existing folder", sink.path)
+    if os.path.isdir(path):
+        raise problem(source, f"{where}.path", "a file, not a folder", sink.path)
+    if not os.access(path if os.path.exists(path) else folder, os.W_OK):
+        raise problem(source, f"{where}.path", "a file gfws may write (permission denied)", sink.path)
 
 
 def _check_connection(connection: ConnectionConfig, source: str) -> None:
