@@ -26,12 +26,16 @@ from gfws.connection.endpoint import FeedEndpoint
 from gfws.connection.pool import EndpointPool
 from gfws.connection.protocol import FeedClientFactory
 from gfws.connection.tls import client_endpoint
-from gfws.events import Connection, Event
+from gfws.events import Book, Connection, Event
 from gfws.integrity.report import IntegrityReporter
 from gfws.interfaces import IConnectionHandler, IVenueDialect
+from gfws.monitor.metrics import registry_for
+from gfws.monitor.readings import diagnostics, health
+from gfws.monitor.web import MonitorServer, site
 from gfws.publish import JsonlSink, Publisher
 from gfws.publish.selector import Selector
 from gfws.session import FeedSession
+from gfws.session.stats import BUCKETS, EndpointStats
 from gfws.venues import dialect_for
 
 
@@ -68,9 +72,15 @@ class FeedService(MultiService):
         self.budget = ConnectionBudget(reactor, config.connection.connect_attempts, config.connection.connect_window)
         self._stopping: Deferred[None] | None = None
         self.stop_reactor_when_a_sink_closes = False  # twistd sets it: the process has nothing left to do
+        self.stats = {e.name: EndpointStats() for e in config.endpoints}
         for endpoint_config in config.endpoints:
             self.pool.add(self._endpoint(endpoint_config))
         self.pool.setServiceParent(self)
+        self.monitor: MonitorServer | None = None
+        if config.monitor is not None:
+            web = site(registry_for(self, BUCKETS), self.health, self.diagnostics)
+            self.monitor = MonitorServer(reactor, config.monitor.host, config.monitor.port, web)
+            self.monitor.setServiceParent(self)
 
     @property
     def endpoint(self) -> FeedEndpoint | None:
@@ -80,6 +90,26 @@ class FeedService(MultiService):
     def subscribe(self, callback: Callable[[Event], object], *types: str) -> Callable[[], None]:
         """Receive events in-process; see ``Publisher.subscribe``."""
         return self.publisher.subscribe(callback, *types)
+
+    def health(self) -> dict[str, Any]:
+        """``{"healthy": ..., "reasons": [...], "leader": ...}``: healthy when every configured
+        subscription is live on the endpoint the consumer hears, every book verified."""
+        return health(self)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Every endpoint, breaker, the budget, subscriptions, books, sinks and counters."""
+        return diagnostics(self)
+
+    def book(self, symbol: str) -> Book | None:
+        """The current verified book of ``symbol`` from the endpoint the consumer hears, or None."""
+        leader = self.pool.leader
+        handler = leader.handler if leader is not None else None
+        if handler is None:
+            return None
+        for event in handler.restate(self.reactor.seconds()):
+            if isinstance(event, Book) and event.symbol == symbol:
+                return event
+        return None
 
     # -- wiring ---------------------------------------------------------------
 
@@ -120,6 +150,7 @@ class FeedService(MultiService):
                 liveness=config.liveness,
                 rate_limit=config.rate_limit,
                 integrity=config.integrity,
+                stats=self.stats[endpoint],
             )
 
         return new_session

@@ -94,6 +94,10 @@ class DemoService(MultiService):
         self.feed = FeedService(config, self._reactor)
         self.feed.stop_reactor_when_a_sink_closes = True
         self.feed.setServiceParent(self)
+        if self.feed.monitor is not None:
+            url = self.feed.monitor.url
+            print(f"gfws demo: metrics {url}metrics, health {url}health, diagnostics {url}diagnostics",
+                  file=sys.__stderr__, flush=True)
 
     @inlineCallbacks
     def stopService(self) -> Generator[Deferred[Any], Any, None]:

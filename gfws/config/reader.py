@@ -25,6 +25,7 @@ from gfws.config.sections import (
     FeedConfig,
     IntegrityConfig,
     LivenessConfig,
+    MonitorConfig,
     PoolConfig,
     RateLimitConfig,
     Section,
@@ -71,6 +72,7 @@ class _Document(Section, frozen=True, kw_only=True):
     sinks: tuple[SinkConfig, ...] = ()
     connection: ConnectionConfig = msgspec.field(default_factory=ConnectionConfig)
     simulator: SimulatorConfig | None = None
+    monitor: MonitorConfig | None = None
     pool: PoolConfig = msgspec.field(default_factory=PoolConfig)
     breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
     rate_limit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
@@ -128,6 +130,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
         sinks=document.sinks,
         connection=document.connection,
         simulator=document.simulator,
+        monitor=document.monitor,
         pool=document.pool,
         breaker=document.breaker,
         rate_limit=document.rate_limit,

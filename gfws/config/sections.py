@@ -129,6 +129,13 @@ class SimulatorConfig(Section, frozen=True, kw_only=True):
     interval: Positive = 0.05
 
 
+class MonitorConfig(Section, frozen=True, kw_only=True):
+    """The monitoring web server: /metrics (Prometheus), /health, /diagnostics.  No table: no server."""
+
+    host: str = "127.0.0.1"  # another interface only if set
+    port: Annotated[int, expect("a port number 0-65535 (0: any free port)", ge=0, le=65535)] = 9120
+
+
 class FeedConfig(msgspec.Struct, frozen=True, kw_only=True):
     """A whole feed, checked: what ``FeedService`` is built from."""
 
@@ -139,6 +146,7 @@ class FeedConfig(msgspec.Struct, frozen=True, kw_only=True):
     sinks: tuple[SinkConfig, ...]
     connection: ConnectionConfig = msgspec.field(default_factory=ConnectionConfig)
     simulator: SimulatorConfig | None = None
+    monitor: MonitorConfig | None = None
     pool: PoolConfig = msgspec.field(default_factory=PoolConfig)
     breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
     rate_limit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)

@@ -120,6 +120,9 @@ class FeedEndpoint:
         self._state: State = Idle()
         self.failures = 0  # consecutive, since the last connection that became active
         self.attempts = 0
+        self.losses = 0  # connections lost or attempts failed: each a reconnect
+        self.last_failure: str | None = None
+        self.since = clock.seconds()  # when the current state began
 
     # -- reading ------------------------------------------------------------
 
@@ -314,6 +317,8 @@ class FeedEndpoint:
 
     def _wait(self, reason: str, tripped: bool) -> None:
         """Wait for the next attempt; a breaker that just tripped says so, at error."""
+        self.losses += 1
+        self.last_failure = reason
         if tripped:
             reason = (f"breaker open after {self.breaker.failures} consecutive failures "
                       f"(trip {self.breaker.trips}); last: {reason}")
@@ -410,6 +415,7 @@ class FeedEndpoint:
         self._changed(new, reason)
 
     def _changed(self, state: State, reason: str | None) -> None:
+        self.since = self._clock.seconds()
         self.log.info("{endpoint} {state}{why}", endpoint=self.name, state=state.name,
                       why=f": {reason}" if reason else "")
         self._publish(

@@ -72,6 +72,10 @@ class Publisher:
         self._sinks.append(sink)
 
     @property
+    def sinks(self) -> tuple[IEventSink, ...]:
+        return tuple(self._sinks)
+
+    @property
     def published(self) -> Counter[str]:
         """Events published so far, by type name."""
         return Counter({cls.__struct_config__.tag: n for cls, n in self._published.items()})  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ unusable so the endpoint replaces the connection.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from time import perf_counter
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -33,6 +34,7 @@ from gfws.market.instruments import Instruments
 from gfws.messages import Ack, ChannelData, MessageError, Pong
 from gfws.session.liveness import LivenessMonitor
 from gfws.session.requests import PendingRequests
+from gfws.session.stats import SAMPLE_EVERY, EndpointStats
 from gfws.session.subscriptions import Subscriptions
 from gfws.session.throttle import RequestThrottle
 
@@ -75,12 +77,14 @@ class FeedSession:
         liveness: LivenessConfig | None = None,
         rate_limit: RateLimitConfig | None = None,
         integrity: IntegrityConfig | None = None,
+        stats: EndpointStats | None = None,
     ) -> None:
         self._dialect = dialect
         self._publish = publish
         self._reporter = reporter
         self._clock = clock
         self.endpoint = endpoint
+        self.stats = stats or EndpointStats()
         self._link: IConnectionLink = _UNLINKED
         rate_limit = rate_limit or RateLimitConfig()
         integrity = integrity or IntegrityConfig()
@@ -187,6 +191,16 @@ class FeedSession:
         self._reporter.report("binary_frame", f"{len(payload)}-byte binary frame", recv_ts, endpoint=self.endpoint)
 
     def frame_received(self, payload: bytes, recv_ts: float) -> None:
+        stats = self.stats
+        stats.received += 1
+        if stats.received & (SAMPLE_EVERY - 1):
+            self._frame(payload, recv_ts)
+        else:
+            started = perf_counter()
+            self._frame(payload, recv_ts)
+            stats.record(perf_counter() - started)
+
+    def _frame(self, payload: bytes, recv_ts: float) -> None:
         try:
             message = self._dialect.parse(payload)
         except MessageError as e:

@@ -1,0 +1,81 @@
+"""Prometheus metrics, read at scrape time from the feed's own counters.
+
+Nothing is recorded on the hot path for Prometheus: the feed already counts
+(frames per endpoint, events by type, integrity problems by kind, sampled
+processing times); a custom collector turns those counts into metric
+families when Prometheus asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+_BREAKER_STATES = ("closed", "open", "half_open")
+
+
+class FeedCollector(Collector):
+    def __init__(self, feed: Any, buckets: tuple[float, ...]) -> None:
+        self._feed = feed
+        self._buckets = buckets
+
+    def collect(self) -> Iterator[Any]:
+        feed = self._feed
+        pool = feed.pool
+        received = CounterMetricFamily("gfws_messages_received", "Frames received, per endpoint", labels=["endpoint"])
+        up = GaugeMetricFamily("gfws_endpoint_up", "1 while the endpoint is active", labels=["endpoint"])
+        leader = GaugeMetricFamily("gfws_endpoint_leader", "1 for the endpoint the consumer hears", labels=["endpoint"])
+        ready = GaugeMetricFamily("gfws_endpoint_ready", "1 while active with every book verified", labels=["endpoint"])
+        reconnects = CounterMetricFamily("gfws_reconnects", "Connections lost or attempts failed", labels=["endpoint"])
+        attempts = CounterMetricFamily("gfws_connection_attempts", "Connection attempts made", labels=["endpoint"])
+        breaker = GaugeMetricFamily("gfws_breaker_state", "The endpoint's circuit breaker (1 for its state)",
+                                    labels=["endpoint", "state"])
+        trips = CounterMetricFamily("gfws_breaker_trips", "Times the breaker opened", labels=["endpoint"])
+        processing = HistogramMetricFamily("gfws_processing_seconds",
+                                           "Parse-to-publish time of one frame (one in 16 sampled)",
+                                           labels=["endpoint"])
+        for endpoint in pool.endpoints:
+            name = endpoint.name
+            stats = feed.stats[name]
+            received.add_metric([name], stats.received)
+            up.add_metric([name], 1.0 if endpoint.state == "active" else 0.0)
+            leader.add_metric([name], 1.0 if endpoint is pool.leader else 0.0)
+            ready.add_metric([name], 1.0 if endpoint.ready else 0.0)
+            reconnects.add_metric([name], endpoint.losses)
+            attempts.add_metric([name], endpoint.attempts)
+            for state in _BREAKER_STATES:
+                breaker.add_metric([name, state], 1.0 if endpoint.breaker.state == state else 0.0)
+            trips.add_metric([name], endpoint.breaker.trips)
+            cumulative, buckets = 0, []
+            for bound, count in zip((*self._buckets, float("inf")), stats.counts, strict=True):
+                cumulative += count
+                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+            processing.add_metric([name], buckets, stats.sum)
+        yield from (received, up, leader, ready, reconnects, attempts, breaker, trips, processing)
+        published = CounterMetricFamily("gfws_events_published", "Events published, by type", labels=["type"])
+        for kind, count in sorted(feed.publisher.published.items()):
+            published.add_metric([kind], count)
+        yield published
+        problems = CounterMetricFamily("gfws_integrity_problems", "Input refused or flagged, by kind", labels=["kind"])
+        for kind, count in sorted(feed.reporter.counts.items()):
+            problems.add_metric([kind], count)
+        yield problems
+        budget = feed.budget
+        yield GaugeMetricFamily("gfws_connection_budget_used", "Attempts in the venue's rolling window",
+                                value=budget.used)
+        yield CounterMetricFamily("gfws_connection_budget_refusals", "Attempts the budget refused",
+                                  value=budget.refused)
+        sink_dropped = CounterMetricFamily("gfws_sink_dropped", "Events a sink dropped (queue full)", labels=["sink"])
+        for sink in feed.publisher.sinks:
+            sink_dropped.add_metric([repr(sink)], getattr(sink, "dropped", 0))
+        yield sink_dropped
+
+
+def registry_for(feed: Any, buckets: tuple[float, ...]) -> CollectorRegistry:
+    """A registry of this feed only (not the process-wide default), so two feeds never mix."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(FeedCollector(feed, buckets))
+    return registry

@@ -1,0 +1,97 @@
+"""Health and diagnostics, read from the running feed's objects.
+
+``health`` answers one question, is every configured subscription live with
+verified books, and says why not.  ``diagnostics`` is everything an operator
+looks at when it is not: each endpoint (state, since when, attempts, losses,
+last failure, breaker, messages, processing latency), the budget, the
+subscriptions and books of the leader, the sinks and the counters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999))
+
+
+def health(feed: Any) -> dict[str, Any]:
+    """``{"healthy": bool, "reasons": [...], "leader": name}``: reasons empty when healthy."""
+    reasons: list[str] = []
+    pool = feed.pool
+    leader = pool.leader
+    if not pool.running:
+        reasons.append("the feed is stopped")
+    elif leader is None:
+        reasons.append("no endpoint carries the feed: " + "; ".join(f"{e.name} {e.state}" for e in pool.endpoints))
+    else:
+        handler = leader.handler
+        if handler is None:
+            reasons.append(f"the leader {leader.name} is {leader.state}")
+        else:
+            for sub in handler.subscriptions.states():
+                if sub.state != "live":
+                    why = f" ({sub.reason})" if sub.reason else ""
+                    reasons.append(f"{sub.channel} {sub.symbol} is {sub.state}{why}")
+                elif sub.channel == "book" and not handler.books.is_live(sub.symbol):
+                    reasons.append(f"book {sub.symbol} is not verified (waiting for a snapshot)")
+    return {"healthy": not reasons, "reasons": reasons, "leader": leader.name if leader is not None else None}
+
+
+def _latency(stats: Any) -> dict[str, Any]:
+    return {name: stats.quantile(q) for name, q in _QUANTILES} | {"samples": stats.sampled}
+
+
+def endpoint_reading(endpoint: Any, stats: Any, leader: Any) -> dict[str, Any]:
+    breaker = endpoint.breaker
+    return {
+        "name": endpoint.name,
+        "url": endpoint.config.url,
+        "priority": endpoint.priority,
+        "state": endpoint.state,
+        "since": endpoint.since,
+        "leader": endpoint is leader,
+        "ready": endpoint.ready,
+        "attempts": endpoint.attempts,
+        "consecutive_failures": endpoint.failures,
+        "losses": endpoint.losses,
+        "last_failure": endpoint.last_failure,
+        "breaker": {"state": breaker.state, "failures": breaker.failures, "trips": breaker.trips,
+                    "wait": breaker.wait()},
+        "messages_received": stats.received,
+        "processing_seconds": _latency(stats),
+    }
+
+
+def diagnostics(feed: Any) -> dict[str, Any]:
+    pool, leader = feed.pool, feed.pool.leader
+    handler = leader.handler if leader is not None else None
+    subscriptions, books = [], []
+    if handler is not None:
+        subscriptions = [{"channel": s.channel, "symbol": s.symbol, "state": s.state, "refused": s.reason or None}
+                         for s in handler.subscriptions.states()]
+        now = feed.reactor.seconds()
+        verified = {book.symbol: book for book in handler.restate(now)}
+        books = [{"symbol": s.symbol, "live": s.symbol in verified,
+                  "checksum": verified[s.symbol].checksum if s.symbol in verified else None}
+                 for s in handler.subscriptions.states() if s.channel == "book"]
+    budget = feed.budget
+    return {
+        "status": "running" if pool.running else "stopped",
+        "health": health(feed),
+        "venue": {"name": feed.dialect.name, "status": pool.venue_status},
+        "mode": pool.config.mode,
+        "leader": leader.name if leader is not None else None,
+        "leader_switches": pool.switches,
+        "endpoints": [endpoint_reading(e, feed.stats[e.name], leader) for e in pool.endpoints],
+        "budget": {"attempts": budget.attempts, "window": budget.window, "used": budget.used, "wait": budget.wait()},
+        "subscriptions": subscriptions,
+        "books": books,
+        "renewals": handler.subscriptions.renewals if handler is not None else 0,
+        "events_published": dict(feed.publisher.published),
+        "integrity": dict(feed.reporter.counts),
+        "subscriber_errors": feed.publisher.subscriber_errors,
+        "sinks": [{"sink": repr(sink), **{k: getattr(sink, k) for k in ("written", "dropped", "unencodable",
+                                                                          "write_errors", "reopened")
+                                         if hasattr(sink, k)}}
+                  for sink in feed.publisher.sinks],
+    }
