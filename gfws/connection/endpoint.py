@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application.internet import ClientService
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -35,8 +35,10 @@ from gfws.config import ConnectionConfig, EndpointConfig
 from gfws.connection.backoff import Backoff
 from gfws.connection.breaker import CircuitBreaker
 from gfws.connection.budget import ConnectionBudget
+from gfws.connection.guard import GuardedEndpoint
 from gfws.connection.reasons import AttemptRefused, close_reason, connect_failure, transport_refusal
 from gfws.connection.states import Connecting, Idle, Leaving, Link, Open, State, Stopped, Waiting, check
+from gfws.connection.tls import host_port
 from gfws.events import Connection, Event
 from gfws.integrity.report import IntegrityReporter
 from gfws.interfaces import IConnectionHandler, IConnector
@@ -44,29 +46,6 @@ from gfws.interfaces import IConnectionHandler, IConnector
 
 def _ignore(payload: bytes, is_binary: bool) -> None:
     pass
-
-
-@implementer(IStreamClientEndpoint)
-class _GuardedEndpoint:
-    """Admits an attempt only when the endpoint's guard allows it, and tells
-    the endpoint why an admitted attempt failed to connect."""
-
-    def __init__(self, inner: IStreamClientEndpoint, owner: FeedEndpoint) -> None:
-        self._inner = inner
-        self._owner = owner
-
-    def connect(self, factory: Any) -> Deferred[Any]:
-        refusal = self._owner._admit()
-        if refusal is not None:
-            self._owner._connect_failed(Failure(refusal))
-            return fail(refusal)
-        d = self._inner.connect(factory)
-
-        def failed(failure: Failure) -> Failure:
-            self._owner._connect_failed(failure)
-            return failure
-
-        return d.addErrback(failed)
 
 
 @implementer(IConnector)
@@ -112,10 +91,10 @@ class FeedEndpoint:
         self._has_alternative = has_alternative
         self._on_change = on_change
         self._on_status = on_status
-        self._where = _host_port(config.url)
+        self._where = host_port(config.url)
         factory.connector = self
         self._client = ClientService(
-            _GuardedEndpoint(connect_endpoint, self), factory, retryPolicy=self._retry_delay, clock=clock
+            GuardedEndpoint(connect_endpoint, self), factory, retryPolicy=self._retry_delay, clock=clock
         )
         self._state: State = Idle()
         self.failures = 0  # consecutive, since the last connection that became active
@@ -259,7 +238,7 @@ class FeedEndpoint:
 
     # -- attempts (called by the guard and by ClientService) ------------------
 
-    def _admit(self) -> AttemptRefused | None:
+    def admit(self) -> AttemptRefused | None:
         """Called for each attempt: None admits it.  A refused attempt costs
         nothing (no failure counted, no budget spent)."""
         state = self._state
@@ -285,7 +264,7 @@ class FeedEndpoint:
         state.attempt = self.attempts
         return None
 
-    def _connect_failed(self, failure: Failure) -> None:
+    def connect_failed(self, failure: Failure) -> None:
         state = self._state
         if isinstance(state, Connecting):
             state.failure = connect_failure(failure, self._where, self._connection.connect_timeout)
@@ -432,10 +411,3 @@ class FeedEndpoint:
 
     def __repr__(self) -> str:
         return f"<FeedEndpoint {self.name} priority={self.priority} state={self.state}>"
-
-
-def _host_port(url: str) -> str:
-    from autobahn.websocket.util import parse_url
-
-    _secure, host, port, _resource, _path, _params = parse_url(url)
-    return f"{host}:{port}"

@@ -14,6 +14,12 @@ from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IStreamClientEndpoint
 
 
+def host_port(url: str) -> str:
+    """``host:port`` of a WebSocket URL, as failure reasons name it."""
+    _secure, host, port, _resource, _path, _params = parse_url(url)
+    return f"{host}:{port}"
+
+
 def load_trust_root(ca_bundle: str) -> Any:
     """Every certificate of a PEM bundle as the trust root (an ``IOpenSSLTrustRoot``,
     an interface Twisted keeps private)."""
