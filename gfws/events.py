@@ -103,8 +103,21 @@ class Connection(_Event, tag="connection", frozen=True, gc=False, kw_only=True):
     reason: str | None = None
 
 
-Event = Ticker | Trade | Book | Status | Integrity | Error | Connection
+class Alert(_Event, tag="alert", frozen=True, gc=False, kw_only=True):
+    """A rule about the feed's health started (``firing``) or stopped (``resolved``) holding.
+
+    A firing alert is said once, and once more when it resolves: no storms.
+    """
+
+    name: str
+    state: str  # "firing" or "resolved"
+    detail: str
+    endpoint: str | None = None
+    symbol: str | None = None
+
+
+Event = Ticker | Trade | Book | Status | Integrity | Error | Connection | Alert
 EVENT_TYPES: dict[str, type] = {
     str(cls.__struct_config__.tag): cls
-    for cls in (Ticker, Trade, Book, Status, Integrity, Error, Connection)
+    for cls in (Ticker, Trade, Book, Status, Integrity, Error, Connection, Alert)
 }

@@ -29,6 +29,7 @@ from gfws.connection.tls import client_endpoint
 from gfws.events import Book, Connection, Event
 from gfws.integrity.report import IntegrityReporter
 from gfws.interfaces import IConnectionHandler, IVenueDialect
+from gfws.monitor.alerts import AlertRules
 from gfws.monitor.metrics import registry_for
 from gfws.monitor.readings import diagnostics, health
 from gfws.monitor.web import MonitorServer, site
@@ -76,6 +77,7 @@ class FeedService(MultiService):
         for endpoint_config in config.endpoints:
             self.pool.add(self._endpoint(endpoint_config))
         self.pool.setServiceParent(self)
+        self.alerts = AlertRules(self, config.alerts, reactor, self._outlet.publish, BUCKETS)
         self.monitor: MonitorServer | None = None
         if config.monitor is not None:
             web = site(registry_for(self, BUCKETS), self.health, self.diagnostics)
@@ -184,6 +186,7 @@ class FeedService(MultiService):
                 JsonlSink(sink.path, self.reactor, report=self._sink_report, on_closed=self._sink_closed)
             )
         super().startService()
+        self.alerts.start()
 
     def _sink_report(self, kind: str, detail: str) -> None:
         self.reporter.report(kind, detail, self.reactor.seconds(), channel="sink")
@@ -206,6 +209,7 @@ class FeedService(MultiService):
         """Stop the endpoints (gracefully, bounded by ``connection.shutdown_timeout``:
         what is still open then is dropped), then flush and close the sinks."""
         Service.stopService(self)
+        self.alerts.stop()
         bound = self.config.connection.shutdown_timeout
         for child in reversed(list(self)):
             try:

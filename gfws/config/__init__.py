@@ -12,6 +12,7 @@ how symbols are spelled come from the venue's dialect (``gfws.venues``).
 from gfws.config.errors import ConfigError
 from gfws.config.reader import is_loopback, load_config, parse_config
 from gfws.config.sections import (
+    AlertsConfig,
     BreakerConfig,
     ConnectionConfig,
     EndpointConfig,
@@ -27,6 +28,7 @@ from gfws.config.sections import (
 )
 
 __all__ = [
+    "AlertsConfig",
     "BreakerConfig",
     "ConfigError",
     "ConnectionConfig",

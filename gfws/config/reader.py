@@ -19,6 +19,7 @@ from autobahn.websocket.util import parse_url
 
 from gfws.config.errors import ConfigError, explain, problem
 from gfws.config.sections import (
+    AlertsConfig,
     BreakerConfig,
     ConnectionConfig,
     EndpointConfig,
@@ -73,6 +74,7 @@ class _Document(Section, frozen=True, kw_only=True):
     connection: ConnectionConfig = msgspec.field(default_factory=ConnectionConfig)
     simulator: SimulatorConfig | None = None
     monitor: MonitorConfig | None = None
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     pool: PoolConfig = msgspec.field(default_factory=PoolConfig)
     breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
     rate_limit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
@@ -131,6 +133,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
         connection=document.connection,
         simulator=document.simulator,
         monitor=document.monitor,
+        alerts=document.alerts,
         pool=document.pool,
         breaker=document.breaker,
         rate_limit=document.rate_limit,

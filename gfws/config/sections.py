@@ -129,6 +129,20 @@ class SimulatorConfig(Section, frozen=True, kw_only=True):
     interval: Positive = 0.05
 
 
+class AlertsConfig(Section, frozen=True, kw_only=True):
+    """When an ``alert`` event fires (defaults from the design gfws comes from)."""
+
+    connection_failures: Count = 3  # more than this many lost connections or failed attempts...
+    connection_window: Positive = 300.0  # ...within this many seconds
+    p95_latency: Positive = 0.1  # seconds of processing, parse to publish
+    # integrity problems per frame...
+    error_rate: Annotated[float, expect("a fraction between 0 and 1", gt=0, le=1)] = 0.01
+    error_window: Positive = 60.0  # ...over this many seconds
+    stale_after: Positive = 10.0  # seconds without a frame from the endpoint the consumer hears
+    unverified_after: Positive = 30.0  # seconds a configured book may stay unverified
+    check_interval: Positive = 1.0
+
+
 class MonitorConfig(Section, frozen=True, kw_only=True):
     """The monitoring web server: /metrics (Prometheus), /health, /diagnostics.  No table: no server."""
 
@@ -147,6 +161,7 @@ class FeedConfig(msgspec.Struct, frozen=True, kw_only=True):
     connection: ConnectionConfig = msgspec.field(default_factory=ConnectionConfig)
     simulator: SimulatorConfig | None = None
     monitor: MonitorConfig | None = None
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     pool: PoolConfig = msgspec.field(default_factory=PoolConfig)
     breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
     rate_limit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
