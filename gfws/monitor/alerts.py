@@ -54,6 +54,7 @@ class AlertRules:
         self._bounds = (*bounds, float("inf"))
         self._history: deque[_Reading] = deque()
         self._firing: dict[tuple[str, str | None], str] = {}
+        self.recent: deque[Alert] = deque(maxlen=50)  # the latest alerts said, firing and resolved
         self._last_frames: tuple[int, float] | None = None  # leader's frames, and since when unchanged
         self._unverified_since: dict[str, float] = {}
         self._loop = LoopingCall(self.check)
@@ -169,6 +170,7 @@ class AlertRules:
         else:
             self.log.info("alert {name} resolved (was: {detail})", name=name, detail=detail)
         on_symbol = name == "book_unverified"
-        self._publish(Alert(venue=self._feed.dialect.name, recv_ts=self._clock.seconds(), name=name, state=state,
-                            detail=detail, endpoint=None if on_symbol else subject,
-                            symbol=subject if on_symbol else None))
+        alert = Alert(venue=self._feed.dialect.name, recv_ts=self._clock.seconds(), name=name, state=state,
+                      detail=detail, endpoint=None if on_symbol else subject, symbol=subject if on_symbol else None)
+        self.recent.append(alert)
+        self._publish(alert)

@@ -9,7 +9,11 @@ subscriptions and books of the leader, the sinks and the counters.
 
 from __future__ import annotations
 
+import os
+import resource
 from typing import Any
+
+import msgspec
 
 _QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999))
 
@@ -62,6 +66,18 @@ def endpoint_reading(endpoint: Any, stats: Any, leader: Any) -> dict[str, Any]:
     }
 
 
+def process() -> dict[str, Any]:
+    """This process's memory and CPU, as the dashboard shows them."""
+    times = os.times()
+    page = os.sysconf("SC_PAGE_SIZE")
+    try:
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * page
+    except OSError:  # not Linux: the peak is what there is
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"rss_mib": round(rss / 2**20, 1), "cpu_seconds": round(times.user + times.system, 2), "pid": os.getpid()}
+
+
 def diagnostics(feed: Any) -> dict[str, Any]:
     pool, leader = feed.pool, feed.pool.leader
     handler = leader.handler if leader is not None else None
@@ -90,6 +106,12 @@ def diagnostics(feed: Any) -> dict[str, Any]:
         "events_published": dict(feed.publisher.published),
         "integrity": dict(feed.reporter.counts),
         "subscriber_errors": feed.publisher.subscriber_errors,
+        "alerts": {
+            "firing": [{"name": name, "subject": subject, "detail": detail}
+                       for (name, subject), detail in sorted(feed.alerts.firing.items(), key=str)],
+            "recent": [msgspec.to_builtins(alert) for alert in reversed(feed.alerts.recent)],
+        },
+        "process": process(),
         "sinks": [{"sink": repr(sink), **{k: getattr(sink, k) for k in ("written", "dropped", "unencodable",
                                                                           "write_errors", "reopened")
                                          if hasattr(sink, k)}}

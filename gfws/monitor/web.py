@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 from prometheus_client.twisted import MetricsResource
 from twisted.application.service import Service
-from twisted.web.resource import Resource
+from twisted.web.pages import notFound
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
 
@@ -31,9 +33,24 @@ class JsonResource(Resource):
         return json.dumps(document, default=str).encode() + b"\n"
 
 
+class Dashboard(Resource):
+    """The live page at ``/``: one self-contained file (no CDN), polling /diagnostics."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        return resources.files("gfws.monitor").joinpath("dashboard.html").read_bytes()
+
+
+class _Root(Resource):
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return Dashboard() if path == b"" else notFound()
+
+
 def site(registry: CollectorRegistry, health: Callable[[], dict[str, Any]],
          diagnostics: Callable[[], dict[str, Any]]) -> Site:
-    root = Resource()
+    root = _Root()
     root.putChild(b"metrics", MetricsResource(registry=registry))
     root.putChild(b"health", JsonResource(health, lambda doc: 200 if doc["healthy"] else 503))
     root.putChild(b"diagnostics", JsonResource(diagnostics))
