@@ -223,5 +223,26 @@ class FeedService(MultiService):
             except Exception:
                 self.log.failure("stopping {child!r} failed", child=child)
         self.selector.leader = None
-        yield self.publisher.close()
+        yield self._close_sinks(bound)
         self._stopping = None
+
+    def _close_sinks(self, bound: float) -> Deferred[None]:
+        """Close every sink; past ``bound`` (a writer blocked on a reader that does not read),
+        what they still hold is abandoned, counted, and the shutdown goes on."""
+        sinks = self.publisher.sinks
+        done: Deferred[None] = Deferred()
+
+        def finished(_: object = None) -> None:
+            if not done.called:
+                done.callback(None)
+
+        def expired() -> None:
+            for sink in sinks:
+                abandon = getattr(sink, "abandon", None)
+                if abandon is not None:
+                    abandon()
+            finished()
+
+        timer = self.reactor.callLater(bound, expired)
+        self.publisher.close().addBoth(finished)
+        return done.addBoth(lambda result: (timer.cancel() if timer.active() else None, result)[1])

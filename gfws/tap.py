@@ -123,13 +123,21 @@ def _refuse_what_cannot_work(options: Options, config: FeedConfig) -> None:
              "run with -n, or write to a file")
     sim = config.simulator
     if sim is not None and not config.endpoints and sim.port:
-        probe = socket.socket()
-        try:
-            probe.bind(("127.0.0.1", sim.port))
-        except OSError as e:
-            fail(f"{config.source}: simulator.port: cannot listen on 127.0.0.1:{sim.port}: {e.strerror}")
-        finally:
-            probe.close()
+        _can_listen(config.source, "simulator.port", "127.0.0.1", sim.port)
+    if config.monitor is not None and config.monitor.port:
+        _can_listen(config.source, "monitor.port", config.monitor.host, config.monitor.port)
+
+
+def _can_listen(source: str, key: str, host: str, port: int) -> None:
+    """Bind as Twisted will (SO_REUSEADDR: a port only in TIME_WAIT is free), then let go."""
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind((host, port))
+    except OSError as e:
+        fail(f"{source}: {key}: cannot listen on {host}:{port}: {e.strerror}")
+    finally:
+        probe.close()
 
 
 def makeService(options: Options) -> MultiService:

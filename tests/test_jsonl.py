@@ -116,3 +116,115 @@ def test_a_reader_that_went_away_is_said_once_and_closes_the_sink(tmp_path):
     assert "closed by its reader (EPIPE)" in reason
     sink.write([trade(2)])  # nothing more is queued, nothing raised
     yield sink.close()
+
+
+class TurnedClock:
+    """A clock whose callFromThread calls wait for the test's turn (as the reactor's would)."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self.now = 0.0
+        self.calls: queue.SimpleQueue = queue.SimpleQueue()
+
+    def seconds(self) -> float:
+        return self.now
+
+    def callFromThread(self, f, *args, **kwargs) -> None:
+        self.calls.put((f, args, kwargs))
+
+    def turn(self) -> None:
+        while not self.calls.empty():
+            f, args, kwargs = self.calls.get()
+            f(*args, **kwargs)
+
+
+def test_an_overflow_report_does_not_feed_on_itself(tmp_path):
+    fifo = tmp_path / "stuck"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # never read
+    clock = TurnedClock()
+    reports = []
+
+    def report(kind, detail):  # as the service does: the report is an event, which comes to this sink too
+        reports.append(kind)
+        sink.write([trade(-1)])
+
+    sink = JsonlSink(str(fifo), reactor=clock, max_queue=1_000, report=report)
+    for n in range(3_000):
+        sink.write([trade(n)])
+    for _ in range(1_000):  # a second of reactor turns, with no market data at all
+        clock.turn()
+    assert reports == ["sink_overflow"]  # once, not once per turn
+    clock.now = 5.0
+    sink.write([trade(5_000)])
+    assert reports == ["sink_overflow", "sink_overflow"]  # and again, with the count since, after REPORT_EVERY
+    assert sink.abandon() == 1_000 and sink.dropped > 2_000
+    os.close(reader)
+
+
+def test_a_failed_reopen_keeps_the_writer_alive_and_writing(tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    sink = JsonlSink(str(folder / "events.jsonl"))
+    sink.write([trade(1)])
+    assert sink.drained(5.0)
+    os.rename(folder, tmp_path / "logs.1")  # the folder goes: the path cannot be reopened
+    sink.write([trade(2)])
+    assert sink.drained(5.0)
+    sink.write([trade(3)])
+    assert sink.drained(5.0) and sink._thread.is_alive() and sink.reopen_errors >= 1
+    folder.mkdir()  # it comes back: the sink follows the path again
+    sink.write([trade(4)])
+    assert sink.drained(5.0)
+    sink.write([trade(5)])
+    assert sink.drained(5.0)
+    assert [line["trade_id"] for line in lines(tmp_path / "logs.1" / "events.jsonl")] == [1, 2, 3, 4]
+    assert [line["trade_id"] for line in lines(folder / "events.jsonl")] == [5]
+    sink.close()
+
+
+def test_lines_a_close_cannot_write_are_counted_as_dropped(tmp_path, monkeypatch):
+    monkeypatch.setattr(jsonl, "_RETRY_FIRST", 0.0001)
+    monkeypatch.setattr(jsonl, "_RETRY_CAP", 0.0001)
+    clock = TurnedClock()
+    sink = JsonlSink(str(tmp_path / "events.jsonl"), reactor=clock)
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(jsonl, "_write", full)
+    sink.write([trade(n) for n in range(500)])
+    closed = sink.close()
+    sink._thread.join(10.0)
+    clock.turn()
+    assert closed.called and sink.dropped == 500 and sink.written == 0
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_reader_that_never_reads_does_not_hang_the_shutdown(tmp_path):
+    from twisted.internet import reactor
+
+    from gfws.config import parse_config
+    from gfws.service import FeedService
+
+    fifo = tmp_path / "stuck"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # never read
+    feed = FeedService(parse_config({
+        "venue": {"name": "kraken"}, "endpoints": [{"url": "ws://127.0.0.1:9/v2"}],
+        "subscriptions": [{"channel": "trade", "symbols": ["BTC/USD"]}],
+        "sinks": [{"path": str(fifo)}], "connection": {"shutdown_timeout": 0.5},
+    }, "<test>"))
+    feed.startService()
+    (sink,) = feed.publisher.sinks
+    for n in range(20_000):  # far more than the pipe holds
+        feed.publisher.publish(trade(n))
+    feed.publisher.flush()
+    started = reactor.seconds()
+    yield feed.stopService()
+    assert reactor.seconds() - started < 3.0  # bounded by shutdown_timeout, not by the reader
+    assert sink.dropped > 0  # what could not be written is counted
+    os.close(reader)  # the writer sees EPIPE and ends
+    sink._thread.join(5.0)
+    assert not sink._thread.is_alive()

@@ -88,6 +88,7 @@ class FeedContext:
                 last_ts[symbol] = ts
             else:
                 self.reject("timestamp_regression", f"{ts} after {last}", recv_ts, symbol, channel)
+                last_ts[symbol] = ts  # one outlier (even one slightly ahead) costs one report, not one per item
         if self.max_message_age > 0:
             sent = venue_seconds(ts)
             if sent is None:

@@ -42,7 +42,9 @@ def health(feed: Any) -> dict[str, Any]:
 
 
 def _latency(stats: Any) -> dict[str, Any]:
-    return {name: stats.quantile(q) for name, q in _QUANTILES} | {"samples": stats.sampled}
+    """Percentiles in seconds; over the largest bucket is ``"+Inf"`` (JSON has no infinity)."""
+    values = {name: stats.quantile(q) for name, q in _QUANTILES}
+    return {name: "+Inf" if v == float("inf") else v for name, v in values.items()} | {"samples": stats.sampled}
 
 
 def endpoint_reading(endpoint: Any, stats: Any, leader: Any) -> dict[str, Any]:

@@ -30,7 +30,7 @@ class JsonResource(Resource):
         request.setResponseCode(self._status(document))
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"cache-control", b"no-store")
-        return json.dumps(document, default=str).encode() + b"\n"
+        return json.dumps(document, default=str, allow_nan=False).encode() + b"\n"
 
 
 class Dashboard(Resource):

@@ -38,6 +38,8 @@ from gfws.interfaces import IEventSink
 
 _CHUNK = 1 << 16  # bytes the writer takes from the queue at a time
 _RETRY_FIRST, _RETRY_CAP = 0.05, 5.0  # seconds between write retries (doubling)
+_CLOSE_RETRIES = 20  # failed writes of one chunk, once closing, before its lines count as lost
+REPORT_EVERY = 5.0  # seconds between reports of an overflow that goes on (its own reports go to this sink too)
 _write = os.write  # the one system call the writer makes (a test stands a full disk in for it)
 
 
@@ -82,12 +84,16 @@ class JsonlSink:
         self._idle = threading.Event()
         self._idle.set()
         self._closing = False
+        self._finished = False  # the writer has ended (set under the lock, with the waiters taken)
         self._closed: list[Deferred[None]] = []
+        self._unreported = 0  # lines dropped since the last overflow report
+        self._reported_at: float | None = None
         self.written = 0  # lines written
         self.dropped = 0  # lines dropped because the queue was full
         self.unencodable = 0
         self.write_errors = 0
         self.reopened = 0
+        self.reopen_errors = 0
         self._thread = threading.Thread(target=self._run, name=f"gfws-jsonl {path}", daemon=True)
         self._thread.start()
 
@@ -108,36 +114,66 @@ class JsonlSink:
                     self.log.error("{sink!r}: {detail} ({n} so far); skipped", sink=self, detail=detail,
                                    n=self.unencodable)
                 self._report("unencodable_event", detail)
-        if not lines or self._closing:
+        if not lines:
             return
         with self._wake:
-            queue = self._lines
-            queue.extend(lines)
-            over = len(queue) - self._max_queue
-            if over > 0:
+            if self._closing or self._finished:
+                self.dropped += len(lines)  # nobody will write them: counted, never silent
+                over = len(lines)
+            else:
+                queue = self._lines
+                queue.extend(lines)
+                over = max(0, len(queue) - self._max_queue)
                 for _ in range(over):
                     queue.popleft()  # the oldest go first: the newest are what a consumer acts on
                 self.dropped += over
-            self._idle.clear()
-            self._wake.notify()
-        if over > 0:
-            self._report("sink_overflow",
-                         f"{self!r}: {over} lines dropped, the writer is behind ({self.dropped} so far)")
+                self._idle.clear()
+                self._wake.notify()
+        if over:
+            self._overflowed(over)
+
+    def _overflowed(self, lines: int) -> None:
+        """Report dropped lines at once, then at most every REPORT_EVERY seconds with the count since:
+        the report is an event, which comes to this sink too."""
+        self._unreported += lines
+        now = self._reactor.seconds()
+        if self._reported_at is not None and now - self._reported_at < REPORT_EVERY:
+            return
+        self._reported_at = now
+        count, self._unreported = self._unreported, 0
+        self.log.error("{sink!r}: {count} lines dropped ({total} so far): the writer is behind or gone",
+                       sink=self, count=count, total=self.dropped)
+        self._report("sink_overflow", f"{self!r}: {count} lines dropped ({self.dropped} so far)")
 
     def flush(self) -> None:
         """Nothing to wait for: the writer thread writes as soon as lines are queued."""
 
     def close(self) -> Deferred[None]:
-        """Write what is queued, then close; fires when done (on the reactor thread)."""
+        """Write what is queued, then close; fires when done (on the reactor thread, which must run).
+
+        The caller bounds the wait (the service: ``shutdown_timeout``) and then calls ``abandon``.
+        """
         d: Deferred[None] = Deferred()
         with self._wake:
-            if not self._thread.is_alive():
+            if self._finished:
                 d.callback(None)
                 return d
             self._closed.append(d)
             self._closing = True
             self._wake.notify()
         return d
+
+    def abandon(self) -> int:
+        """Give up on what is still queued (a close that ran out of time): counted as dropped."""
+        with self._wake:
+            lost = len(self._lines)
+            self._lines.clear()
+            self.dropped += lost
+            self._closing = True
+            self._wake.notify()
+        if lost:
+            self.log.error("{sink!r}: {lost} lines abandoned at shutdown (the writer is blocked)", sink=self, lost=lost)
+        return lost
 
     def drained(self, timeout: float) -> bool:
         """Block until every queued line is written (for tests and scripts; never on the reactor thread)."""
@@ -156,14 +192,24 @@ class JsonlSink:
                         break
                     chunk, count = self._take()
                 if not self._write(chunk):
-                    break  # the reader is gone
+                    with self._wake:  # the reader is gone, or closing gave up: what is left is lost
+                        lost = count + len(self._lines)
+                        self._lines.clear()
+                        self.dropped += lost
+                    if lost:
+                        self._reactor.callFromThread(self._overflowed, lost)
+                    break
                 self.written += count
                 self._follow_rotation()
+        except Exception:  # a bug of ours: said, never a silent dead writer
+            self._reactor.callFromThread(self.log.failure, "{sink!r}: the writer failed; events are dropped",
+                                         sink=self)
         finally:
             os.close(self._fd)
-            self._idle.set()
             with self._wake:
+                self._finished = True
                 waiters, self._closed = self._closed, []
+            self._idle.set()
             for d in waiters:
                 self._reactor.callFromThread(d.callback, None)
 
@@ -177,7 +223,7 @@ class JsonlSink:
 
     def _write(self, chunk: bytes) -> bool:
         """Write all of ``chunk``, retrying the rest after a failure; False when the reader is gone."""
-        view, delay = memoryview(chunk), _RETRY_FIRST
+        view, delay, retries = memoryview(chunk), _RETRY_FIRST, 0
         while view:
             try:
                 view = view[_write(self._fd, view):]
@@ -192,15 +238,12 @@ class JsonlSink:
                         self.log.error, "{sink!r}: write failed ({n} so far): {error}; retrying in {delay:.2f}s",
                         sink=self, n=self.write_errors, error=e.strerror, delay=delay,
                     )
-                if self._closing and self._lines_lost_on_close():
-                    return False
+                retries += 1
+                if self._closing and retries > _CLOSE_RETRIES:
+                    return False  # closing, and this chunk keeps failing: give up (counted by the caller)
                 threading.Event().wait(delay)
                 delay = min(delay * 2, _RETRY_CAP)
         return True
-
-    def _lines_lost_on_close(self) -> bool:
-        """Closing with a write that keeps failing: give up after the retries' cap."""
-        return self.write_errors > 20
 
     def _follow_rotation(self) -> None:
         """Reopen the path when the file there is not ours any more (moved or removed)."""
@@ -211,7 +254,15 @@ class JsonlSink:
         except FileNotFoundError:
             moved = True
         if moved:
-            old, self._fd = self._fd, self._open()
+            try:
+                fresh = self._open()
+            except OSError as e:  # the folder went, or is not ours: keep the old file, try again next time
+                self.reopen_errors += 1
+                if self.reopen_errors == 1 or self.reopen_errors % 100 == 0:
+                    self._reactor.callFromThread(self.log.error, "{sink!r}: cannot reopen {path}: {error}",
+                                                 sink=self, path=self.path, error=e.strerror)
+                return
+            old, self._fd = self._fd, fresh
             os.close(old)
             self.reopened += 1
 

@@ -31,7 +31,8 @@ class EndpointStats:
         self.sum += seconds
 
     def quantile(self, q: float) -> float | None:
-        """The bucket bound under which a fraction ``q`` of the samples fall (None: no sample yet)."""
+        """The bucket bound under which a fraction ``q`` of the samples fall (None: no sample yet;
+        ``inf``: over the largest bound)."""
         if not self.sampled:
             return None
         wanted, seen = q * self.sampled, 0

@@ -191,7 +191,7 @@ class KrakenV2Dialect:
         for i, raw in enumerate(data.pairs):
             try:
                 pairs.append(_PAIR.decode(raw))
-            except (msgspec.ValidationError, msgspec.DecodeError) as e:
+            except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
                 problems.append(f"instrument pairs[{i}]: {e}")
         return ChannelData("instrument", snapshot, pairs, envelope.sequence, payload, tuple(problems))
 
