@@ -19,6 +19,7 @@ import msgspec
 import twisted
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
+from twisted.logger import jsonFileLogObserver
 from twisted.python import usage
 
 from gfws import __version__
@@ -96,7 +97,7 @@ class DemoService(MultiService):
         self.feed.setServiceParent(self)
         if self.feed.monitor is not None:
             url = self.feed.monitor.url
-            print(f"gfws demo: metrics {url}metrics, health {url}health, diagnostics {url}diagnostics",
+            print(f"gfws demo: dashboard {url} (metrics {url}metrics, health {url}health)",
                   file=sys.__stderr__, flush=True)
 
     @inlineCallbacks
@@ -104,6 +105,12 @@ class DemoService(MultiService):
         Service.stopService(self)
         for child in reversed(list(self)):
             yield maybeDeferred(child.stopService)
+
+
+def json_log() -> Any:
+    """A log observer writing one JSON object per line to standard error, for log shippers:
+    ``twistd -n --logger=gfws.tap.json_log gfws``."""
+    return jsonFileLogObserver(sys.__stderr__, recordSeparator="")
 
 
 def _events_own_stdout(config: FeedConfig) -> None:

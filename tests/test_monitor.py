@@ -68,6 +68,8 @@ def test_health_diagnostics_and_metrics_over_http(simulator):
                        "gfws_reconnects_total", "gfws_endpoint_up", "gfws_processing_seconds_bucket"):
             assert family in text, family
         assert 'gfws_endpoint_up{endpoint="sim"} 1.0' in text
+        assert 'gfws_subscription_state{channel="trade",endpoint="sim",state="refused",symbol="FAKE/USD"} 1.0' in text
+        assert 'gfws_resyncs_total{endpoint="sim"} 0.0' in text
         book = feed.book("BTC/USD")
         assert book is not None and book.valid and book.bids and book.symbol == "BTC/USD"
         yield simulator.refuse_connections("tcp")

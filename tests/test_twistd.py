@@ -133,3 +133,17 @@ def test_the_embedding_example_runs_as_written(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     books = [line for line in result.stdout.splitlines() if line.startswith("BTC/USD: ") and "checksum" in line]
     assert len(books) == 5, result.stdout
+
+
+def test_logs_can_be_json_lines_for_a_log_shipper(tmp_path):
+    process = subprocess.Popen([TWISTD, "-n", "--pidfile=", "--logger=gfws.tap.json_log", "gfws"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(20):
+            json.loads(process.stdout.readline())  # events on standard output
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    records = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert records and any("connecting" in json.dumps(r) for r in records)
+    assert all("log_format" in r or "log_io" in r for r in records)

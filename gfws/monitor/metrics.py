@@ -34,6 +34,10 @@ class FeedCollector(Collector):
         breaker = GaugeMetricFamily("gfws_breaker_state", "The endpoint's circuit breaker (1 for its state)",
                                     labels=["endpoint", "state"])
         trips = CounterMetricFamily("gfws_breaker_trips", "Times the breaker opened", labels=["endpoint"])
+        resyncs = CounterMetricFamily("gfws_resyncs", "Subscriptions renewed in place (books resynced)",
+                                      labels=["endpoint"])
+        subscriptions = GaugeMetricFamily("gfws_subscription_state", "1 for each subscription's state (the leader's)",
+                                          labels=["endpoint", "channel", "symbol", "state"])
         processing = HistogramMetricFamily("gfws_processing_seconds",
                                            "Parse-to-publish time of one frame (one in 16 sampled)",
                                            labels=["endpoint"])
@@ -49,12 +53,18 @@ class FeedCollector(Collector):
             for state in _BREAKER_STATES:
                 breaker.add_metric([name, state], 1.0 if endpoint.breaker.state == state else 0.0)
             trips.add_metric([name], endpoint.breaker.trips)
+            resyncs.add_metric([name], stats.renewals)
+            handler = endpoint.handler
+            if handler is not None:
+                for sub in handler.subscriptions.states():
+                    subscriptions.add_metric([name, sub.channel, sub.symbol, sub.state], 1.0)
             cumulative, buckets = 0, []
             for bound, count in zip((*self._buckets, float("inf")), stats.counts, strict=True):
                 cumulative += count
                 buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
             processing.add_metric([name], buckets, stats.sum)
-        yield from (received, up, leader, ready, reconnects, attempts, breaker, trips, processing)
+        yield from (received, up, leader, ready, reconnects, attempts, breaker, trips, resyncs, subscriptions,
+                    processing)
         published = CounterMetricFamily("gfws_events_published", "Events published, by type", labels=["type"])
         for kind, count in sorted(feed.publisher.published.items()):
             published.add_metric([kind], count)
@@ -69,9 +79,12 @@ class FeedCollector(Collector):
         yield CounterMetricFamily("gfws_connection_budget_refusals", "Attempts the budget refused",
                                   value=budget.refused)
         sink_dropped = CounterMetricFamily("gfws_sink_dropped", "Events a sink dropped (queue full)", labels=["sink"])
+        sink_queued = GaugeMetricFamily("gfws_sink_queued", "Events waiting for a sink's writer", labels=["sink"])
         for sink in feed.publisher.sinks:
             sink_dropped.add_metric([repr(sink)], getattr(sink, "dropped", 0))
+            sink_queued.add_metric([repr(sink)], getattr(sink, "queued", 0))
         yield sink_dropped
+        yield sink_queued
 
 
 def registry_for(feed: Any, buckets: tuple[float, ...]) -> CollectorRegistry:

@@ -145,6 +145,11 @@ class JsonlSink:
                        sink=self, count=count, total=self.dropped)
         self._report("sink_overflow", f"{self!r}: {count} lines dropped ({self.dropped} so far)")
 
+    @property
+    def queued(self) -> int:
+        """Lines waiting for the writer."""
+        return len(self._lines)
+
     def flush(self) -> None:
         """Nothing to wait for: the writer thread writes as soon as lines are queued."""
 

@@ -102,6 +102,7 @@ class FeedSession:
             dialect, subscriptions, clock, self.requests, self.throttle,
             rate_limit.exceeded_retry_delay, self._error, self._unusable,
             on_refused=lambda: self._link.readiness_changed(),
+            on_renewal=self._renewed,
         )
         self.gate = FrameGate(
             reporter, endpoint, clock, self.subscriptions.renew_channel,
@@ -311,6 +312,9 @@ class FeedSession:
         if channel == "book":
             self.books.invalidate(symbol, self._clock.seconds(), "stale")
         self.subscriptions.renew(channel, symbol)
+
+    def _renewed(self) -> None:
+        self.stats.renewals += 1
 
     def _renew_book(self, symbol: str) -> None:
         self.subscriptions.renew("book", symbol)

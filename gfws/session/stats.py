@@ -17,10 +17,11 @@ BUCKETS = (5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2,
 class EndpointStats:
     """Totals across every connection of one endpoint."""
 
-    __slots__ = ("counts", "received", "sampled", "sum")
+    __slots__ = ("counts", "received", "renewals", "sampled", "sum")
 
     def __init__(self) -> None:
         self.received = 0
+        self.renewals = 0  # subscriptions renewed in place (resyncs)
         self.counts = [0] * (len(BUCKETS) + 1)  # per bucket, not cumulative; the last is +Inf
         self.sampled = 0
         self.sum = 0.0

@@ -46,6 +46,7 @@ class Subscriptions:
         on_error: ErrorReport,
         on_unusable: Callable[[str], None],
         on_refused: Callable[[], None] = lambda: None,
+        on_renewal: Callable[[], None] = lambda: None,
     ) -> None:
         self._dialect = dialect
         self._configs = configs
@@ -56,6 +57,7 @@ class Subscriptions:
         self._on_error = on_error
         self._on_unusable = on_unusable
         self._on_refused = on_refused  # a subscription refused for good: what "ready" means changed
+        self._on_renewal = on_renewal
         self.by_key: dict[tuple[str, str], Subscription] = {
             (c.channel, symbol): Subscription(c.channel, symbol, dict(c.options))
             for c in configs
@@ -175,6 +177,7 @@ class Subscriptions:
         if sub is None or self.closed or self.leaving or not sub.inputs.resync():
             return False
         self.renewals += 1
+        self._on_renewal()
 
         def again(_: object) -> object:
             # Whatever the unsubscribe's fate (refused: not subscribed; timed
