@@ -110,7 +110,7 @@ class DemoService(MultiService):
 def json_log() -> Any:
     """A log observer writing one JSON object per line to standard error, for log shippers:
     ``twistd -n --logger=gfws.tap.json_log gfws``."""
-    return jsonFileLogObserver(sys.__stderr__, recordSeparator="")
+    return jsonFileLogObserver(sys.__stderr__ or sys.stderr, recordSeparator="")
 
 
 def _events_own_stdout(config: FeedConfig) -> None:
