@@ -147,3 +147,32 @@ def test_logs_can_be_json_lines_for_a_log_shipper(tmp_path):
     records = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
     assert records and any("connecting" in json.dumps(r) for r in records)
     assert all("log_format" in r or "log_io" in r for r in records)
+
+
+def test_the_readme_python_block_runs_as_written(tmp_path):
+    import re
+    import socket
+
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")).read()
+    (block,) = re.findall(r"```python\n(.*?)```", readme, re.S)
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    venue = subprocess.Popen([TWISTD, "-n", "--pidfile=", "gfws-sim", "--port", str(port)], cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    (tmp_path / "feed.toml").write_text(
+        f'[venue]\nname = "kraken"\n[[endpoints]]\nurl = "ws://127.0.0.1:{port}/v2"\n'
+        '[[subscriptions]]\nchannel = "book"\nsymbols = ["BTC/USD"]\n')
+    (tmp_path / "readme.py").write_text(block)
+    program = subprocess.Popen([sys.executable, "readme.py"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        books = [program.stdout.readline() for _ in range(3)]
+        assert all(line.startswith("BTC/USD bid ") for line in books), books
+    finally:
+        program.send_signal(signal.SIGTERM)
+        program.communicate(timeout=30)
+        venue.send_signal(signal.SIGTERM)
+        venue.wait(timeout=30)
+    assert program.returncode in (0, -signal.SIGTERM)
