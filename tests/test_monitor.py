@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import pytest_twisted
@@ -70,6 +71,9 @@ def test_health_diagnostics_and_metrics_over_http(simulator):
         assert 'gfws_endpoint_up{endpoint="sim"} 1.0' in text
         assert 'gfws_subscription_state{channel="trade",endpoint="sim",state="refused",symbol="FAKE/USD"} 1.0' in text
         assert 'gfws_resyncs_total{endpoint="sim"} 0.0' in text
+        assert re.search(r'gfws_channel_messages_total\{channel="book",endpoint="sim"\} [1-9]', text)
+        assert "gfws_venue_latency_seconds_bucket" in text and "gfws_connection_budget_refusals_total" in text
+        assert endpoint["channels"]["book"] > 0 and endpoint["venue_latency_seconds"]["samples"] >= 0
         book = feed.book("BTC/USD")
         assert book is not None and book.valid and book.bids and book.symbol == "BTC/USD"
         yield simulator.refuse_connections("tcp")

@@ -213,4 +213,5 @@ def test_a_long_outage_of_two_endpoints_stays_inside_the_budget_and_ends_within_
     assert worst <= budget < 150  # never over the venue's limit in any rolling 10 minutes...
     assert hand_a.connects + hand_b.connects > 6 * budget * 0.9  # ...while asking as often as it allows
     assert worst >= budget - 1  # the budget, not the backoff, was the limit
+    assert rig.budget.refused > 0  # attempts it held back are counted (a metric)
     stop_all(rig)

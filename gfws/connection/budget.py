@@ -37,6 +37,13 @@ class ConnectionBudget:
         self._times.append(now)
         return True
 
+    def admits(self) -> bool:
+        """Would an attempt be admitted now?  A no is counted as a refusal."""
+        if self.wait() > 0:
+            self.refused += 1
+            return False
+        return True
+
     def wait(self) -> float:
         """Seconds until an attempt would be admitted."""
         now = self._clock.seconds()

@@ -244,7 +244,7 @@ class FeedEndpoint:
         state = self._state
         if not isinstance(state, (Connecting, Waiting)):
             return AttemptRefused("endpoint not in use")
-        if self.budget.wait() > 0:
+        if not self.budget.admits():
             return AttemptRefused(
                 f"connection budget spent ({self.budget.attempts} per {self.budget.window:g}s); "
                 f"{self.budget.wait():.1f}s to wait"

@@ -43,6 +43,7 @@ class FeedContext:
         endpoint: str,
         expected: dict[str, set[str]] | None = None,
         max_message_age: float = 0.0,
+        venue_time: Callable[[str, float], None] = lambda ts, recv_ts: None,
     ) -> None:
         self.venue: str = dialect.name
         self.dialect = dialect
@@ -56,6 +57,8 @@ class FeedContext:
         self.expected = expected if expected is not None else {}
         self._last_ts: dict[str, dict[str, str]] = {"ticker": {}, "trade": {}, "book": {}}
         self.max_message_age = max_message_age
+        self._venue_time = venue_time  # one item's venue time and receipt in 16, for latency statistics
+        self._timed_items = 0
 
     def admit(self, channel: str, symbol: str, ts: str | None, recv_ts: float) -> bool:
         """Is this item for a subscribed symbol?  Also flags venue times that
@@ -76,6 +79,9 @@ class FeedContext:
         future is an outlier, not the new reference: one such item must not
         make every following one look like a regression.
         """
+        self._timed_items += 1
+        if not self._timed_items & 15:
+            self._venue_time(ts, recv_ts)
         last_ts = self._last_ts[channel]
         last = last_ts.get(symbol)
         if last is None or (ts >= last if len(ts) == len(last) else _not_before(ts, last)):

@@ -17,10 +17,18 @@ from prometheus_client.registry import Collector, CollectorRegistry
 _BREAKER_STATES = ("closed", "open", "half_open")
 
 
+def _buckets(histogram: Any) -> list[tuple[str, float]]:
+    """Cumulative (upper bound, count) pairs, as Prometheus reads a histogram."""
+    cumulative, out = 0, []
+    for bound, count in zip((*histogram.bounds, float("inf")), histogram.counts, strict=True):
+        cumulative += count
+        out.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+    return out
+
+
 class FeedCollector(Collector):
-    def __init__(self, feed: Any, buckets: tuple[float, ...]) -> None:
+    def __init__(self, feed: Any, buckets: tuple[float, ...] = ()) -> None:
         self._feed = feed
-        self._buckets = buckets
 
     def collect(self) -> Iterator[Any]:
         feed = self._feed
@@ -38,6 +46,10 @@ class FeedCollector(Collector):
                                       labels=["endpoint"])
         subscriptions = GaugeMetricFamily("gfws_subscription_state", "1 for each subscription's state (the leader's)",
                                           labels=["endpoint", "channel", "symbol", "state"])
+        channels = CounterMetricFamily("gfws_channel_messages", "Data messages received, per endpoint and channel",
+                                       labels=["endpoint", "channel"])
+        venue = HistogramMetricFamily("gfws_venue_latency_seconds",
+                                      "Venue time to receipt of an item (one in 16 sampled)", labels=["endpoint"])
         processing = HistogramMetricFamily("gfws_processing_seconds",
                                            "Parse-to-publish time of one frame (one in 16 sampled)",
                                            labels=["endpoint"])
@@ -58,13 +70,12 @@ class FeedCollector(Collector):
             if handler is not None:
                 for sub in handler.subscriptions.states():
                     subscriptions.add_metric([name, sub.channel, sub.symbol, sub.state], 1.0)
-            cumulative, buckets = 0, []
-            for bound, count in zip((*self._buckets, float("inf")), stats.counts, strict=True):
-                cumulative += count
-                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-            processing.add_metric([name], buckets, stats.sum)
+            for channel, count in sorted(stats.by_channel.items()):
+                channels.add_metric([name, channel], count)
+            processing.add_metric([name], _buckets(stats), stats.sum)
+            venue.add_metric([name], _buckets(stats.venue_delay), stats.venue_delay.sum)
         yield from (received, up, leader, ready, reconnects, attempts, breaker, trips, resyncs, subscriptions,
-                    processing)
+                    channels, processing, venue)
         published = CounterMetricFamily("gfws_events_published", "Events published, by type", labels=["type"])
         for kind, count in sorted(feed.publisher.published.items()):
             published.add_metric([kind], count)

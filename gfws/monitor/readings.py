@@ -64,7 +64,9 @@ def endpoint_reading(endpoint: Any, stats: Any, leader: Any) -> dict[str, Any]:
         "breaker": {"state": breaker.state, "failures": breaker.failures, "trips": breaker.trips,
                     "wait": breaker.wait()},
         "messages_received": stats.received,
+        "channels": dict(sorted(stats.by_channel.items())),
         "processing_seconds": _latency(stats),
+        "venue_latency_seconds": _latency(stats.venue_delay),
     }
 
 
@@ -99,6 +101,9 @@ def diagnostics(feed: Any) -> dict[str, Any]:
         "venue": {"name": feed.dialect.name, "status": pool.venue_status},
         "mode": pool.config.mode,
         "leader": leader.name if leader is not None else None,
+        "primary_endpoint": pool.endpoints[0].name if pool.endpoints else None,
+        "total_endpoints": len(pool.endpoints),
+        "active_connections": sum(1 for e in pool.endpoints if e.state == "active"),
         "leader_switches": pool.switches,
         "endpoints": [endpoint_reading(e, feed.stats[e.name], leader) for e in pool.endpoints],
         "budget": {"attempts": budget.attempts, "window": budget.window, "used": budget.used, "wait": budget.wait()},

@@ -28,7 +28,7 @@ from gfws.integrity.gate import FrameGate
 from gfws.integrity.report import IntegrityReporter
 from gfws.interfaces import IConnectionHandler, IConnectionLink, IEventHandler, IVenueDialect
 from gfws.market.books import BookHandler
-from gfws.market.context import FeedContext
+from gfws.market.context import FeedContext, venue_seconds
 from gfws.market.handlers import InstrumentHandler, StatusHandler, TickerHandler, TradeHandler
 from gfws.market.instruments import Instruments
 from gfws.messages import Ack, ChannelData, MessageError, Pong
@@ -94,7 +94,8 @@ class FeedSession:
         for s in subscriptions:
             expected.setdefault(s.channel, set()).update(s.symbols)
         context = FeedContext(
-            dialect, publish, reporter, self.instruments, endpoint, expected, integrity.max_message_age
+            dialect, publish, reporter, self.instruments, endpoint, expected, integrity.max_message_age,
+            self._venue_time,
         )
         self.requests = PendingRequests(clock, ack_timeout)
         self.throttle = RequestThrottle(clock, self._send, rate_limit.rate, rate_limit.burst)
@@ -223,6 +224,8 @@ class FeedSession:
         if not self.gate.admit(message, recv_ts):
             return
         channel = message.channel
+        by_channel = self.stats.by_channel
+        by_channel[channel] = by_channel.get(channel, 0) + 1
         handler = self._handlers.get(channel)
         if handler is None:
             self._reporter.report("unexpected_channel", f"channel {channel!r} has no handler", recv_ts,
@@ -312,6 +315,12 @@ class FeedSession:
         if channel == "book":
             self.books.invalidate(symbol, self._clock.seconds(), "stale")
         self.subscriptions.renew(channel, symbol)
+
+    def _venue_time(self, ts: str, recv_ts: float) -> None:
+        """Venue time to receipt of one item (the context samples one in 16: parsing costs ~1 us)."""
+        sent = venue_seconds(ts)
+        if sent is not None:
+            self.stats.venue_delay.record(max(0.0, recv_ts - sent))
 
     def _renewed(self) -> None:
         self.stats.renewals += 1
