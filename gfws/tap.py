@@ -61,6 +61,7 @@ class Options(usage.Options):
         except ConfigError as e:
             fail(str(e))
         if self["check"]:
+            _refuse_what_cannot_work(self, self.feed_config)  # the ports and the daemon mode too
             print(f"{path}: OK", file=sys.stderr)
             raise SystemExit(0)
 
