@@ -19,18 +19,11 @@ from autobahn.websocket.util import parse_url
 
 from gfws.config.errors import ConfigError, explain, problem
 from gfws.config.sections import (
-    AlertsConfig,
-    BreakerConfig,
     ConnectionConfig,
     EndpointConfig,
     FeedConfig,
-    IntegrityConfig,
-    LivenessConfig,
-    MonitorConfig,
-    PoolConfig,
-    RateLimitConfig,
     Section,
-    SimulatorConfig,
+    Settings,
     SinkConfig,
     SubscriptionConfig,
     expect,
@@ -64,22 +57,13 @@ class _Subscription(msgspec.Struct, frozen=True):
     symbols: Annotated[tuple[Symbol, ...], expect('a non-empty list of "BASE/QUOTE" symbols', min_length=1)]
 
 
-class _Document(Section, frozen=True, kw_only=True):
+class _Document(Settings, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The TOML file as written, before the checks that span keys."""
 
     venue: Annotated[_Venue, expect(f"a [venue] table with name = one of {list(VENUES)}")]
     endpoints: tuple[EndpointConfig, ...] = ()
     subscriptions: tuple[_Subscription, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
-    connection: ConnectionConfig = msgspec.field(default_factory=ConnectionConfig)
-    simulator: SimulatorConfig | None = None
-    monitor: MonitorConfig | None = None
-    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
-    pool: PoolConfig = msgspec.field(default_factory=PoolConfig)
-    breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
-    rate_limit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
-    liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
-    integrity: IntegrityConfig = msgspec.field(default_factory=IntegrityConfig)
 
 
 def is_loopback(host: str) -> bool:
@@ -124,21 +108,14 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
     for i, sink in enumerate(document.sinks):
         _check_sink(sink, f"sinks[{i}]", source)
     _check_connection(document.connection, source)
+    settings = {name: getattr(document, name) for name in Settings.__struct_fields__}
     return FeedConfig(
         source=source,
         venue=document.venue.name,
         endpoints=endpoints,
         subscriptions=subscriptions,
         sinks=document.sinks,
-        connection=document.connection,
-        simulator=document.simulator,
-        monitor=document.monitor,
-        alerts=document.alerts,
-        pool=document.pool,
-        breaker=document.breaker,
-        rate_limit=document.rate_limit,
-        liveness=document.liveness,
-        integrity=document.integrity,
+        **settings,
     )
 
 

@@ -150,14 +150,9 @@ class MonitorConfig(Section, frozen=True, kw_only=True):
     port: Annotated[int, expect("a port number 0-65535 (0: any free port)", ge=0, le=65535)] = 9120
 
 
-class FeedConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """A whole feed, checked: what ``FeedService`` is built from."""
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """The tables of settings, as written and as checked (nothing in them spans tables)."""
 
-    source: str
-    venue: str
-    endpoints: tuple[EndpointConfig, ...]
-    subscriptions: tuple[SubscriptionConfig, ...]
-    sinks: tuple[SinkConfig, ...]
     connection: ConnectionConfig = msgspec.field(default_factory=ConnectionConfig)
     simulator: SimulatorConfig | None = None
     monitor: MonitorConfig | None = None
@@ -167,3 +162,13 @@ class FeedConfig(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
     liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
     integrity: IntegrityConfig = msgspec.field(default_factory=IntegrityConfig)
+
+
+class FeedConfig(Settings, frozen=True, kw_only=True):
+    """A whole feed, checked: what ``FeedService`` is built from."""
+
+    source: str
+    venue: str
+    endpoints: tuple[EndpointConfig, ...]
+    subscriptions: tuple[SubscriptionConfig, ...]
+    sinks: tuple[SinkConfig, ...]
