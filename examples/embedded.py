@@ -1,7 +1,8 @@
 """gfws embedded in a Twisted program: a local simulated venue, a feed, a strategy.
 
 Run: python examples/embedded.py   (no internet: it starts its own simulator)
-Prints the first five verified books, then stops everything cleanly.
+Prints the first five verified books, then stops everything cleanly (as it stops, the book says it is no longer
+valid: its connection is gone).
 """
 
 from twisted.internet import reactor

@@ -159,6 +159,12 @@ def test_ca_bundle_must_exist(tmp_path):
     assert load_config(write(tmp_path, text)).endpoints[1].ca_bundle == str(tmp_path / "ca.pem")
 
 
+def test_a_relative_sink_path_is_relative_to_the_config_file(tmp_path):
+    (tmp_path / "out").mkdir()
+    text = VALID.replace('path = "-"', 'path = "out/events.jsonl"')
+    assert load_config(write(tmp_path, text)).sinks[0].path == str(tmp_path / "out" / "events.jsonl")
+
+
 def test_a_sink_path_must_be_a_writable_file(tmp_path):
     folder = tmp_path / "events"
     folder.mkdir()

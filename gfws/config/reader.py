@@ -105,8 +105,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
     if not document.subscriptions:
         raise ConfigError(f"{source}: subscriptions: missing; expected at least one [[subscriptions]] table")
     subscriptions = _subscriptions(document.subscriptions, data["subscriptions"], dialect, source)
-    for i, sink in enumerate(document.sinks):
-        _check_sink(sink, f"sinks[{i}]", source)
+    base_dir = os.path.dirname(source)
+    sinks = tuple(_sink(sink, f"sinks[{i}]", base_dir, source) for i, sink in enumerate(document.sinks))
     _check_connection(document.connection, source)
     settings = {name: getattr(document, name) for name in Settings.__struct_fields__}
     return FeedConfig(
@@ -114,7 +114,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
         venue=document.venue.name,
         endpoints=endpoints,
         subscriptions=subscriptions,
-        sinks=document.sinks,
+        sinks=sinks,
         **settings,
     )
 
@@ -219,10 +219,17 @@ def _holds_pem_certificate(path: str) -> bool:
         return False
 
 
-def _check_sink(sink: SinkConfig, where: str, source: str) -> None:
-    """Fail now, not at the first event, when the file cannot be created or written."""
+def _sink(sink: SinkConfig, where: str, base_dir: str, source: str) -> SinkConfig:
+    """The sink with its path relative to the config file; fail now, not at the first event,
+    when the file cannot be created or written."""
     if sink.path == "-":
-        return
+        return sink
+    sink = msgspec.structs.replace(sink, path=os.path.join(base_dir, sink.path))
+    _check_sink(sink, where, source)
+    return sink
+
+
+def _check_sink(sink: SinkConfig, where: str, source: str) -> None:
     path = os.path.abspath(sink.path)
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):

@@ -10,6 +10,7 @@ from typing import Any
 from prometheus_client.registry import CollectorRegistry
 from prometheus_client.twisted import MetricsResource
 from twisted.application.service import Service
+from twisted.logger import Logger
 from twisted.web.pages import notFound
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
@@ -58,7 +59,9 @@ def site(registry: CollectorRegistry, health: Callable[[], dict[str, Any]],
 
 
 class MonitorServer(Service):
-    """Listens on ``host:port`` while running (port 0: any free port; ``url`` says which)."""
+    """Listens on ``host:port`` while running (port 0: any free port; ``url`` says which, and the log)."""
+
+    log = Logger()
 
     def __init__(self, reactor: Any, host: str, port: int, web: Site) -> None:
         self._reactor = reactor
@@ -78,6 +81,7 @@ class MonitorServer(Service):
     def startService(self) -> None:
         super().startService()
         self._listening = self._reactor.listenTCP(self._port, self._site, interface=self._host)
+        self.log.info("monitor: dashboard {url} (metrics {url}metrics, health {url}health)", url=self.url)
 
     def stopService(self) -> Any:
         super().stopService()

@@ -87,6 +87,7 @@ class JsonlSink:
         self._finished = False  # the writer has ended (set under the lock, with the waiters taken)
         self._closed: list[Deferred[None]] = []
         self._unreported = 0  # lines dropped since the last overflow report
+        self._reader_lost = False
         self._reported_at: float | None = None
         self.written = 0  # lines written
         self.dropped = 0  # lines dropped because the queue was full
@@ -119,7 +120,7 @@ class JsonlSink:
         with self._wake:
             if self._closing or self._finished:
                 self.dropped += len(lines)  # nobody will write them: counted, never silent
-                over = len(lines)
+                over = 0 if self._reader_lost else len(lines)  # (a reader gone was said once already)
             else:
                 queue = self._lines
                 queue.extend(lines)
@@ -201,7 +202,7 @@ class JsonlSink:
                         lost = count + len(self._lines)
                         self._lines.clear()
                         self.dropped += lost
-                    if lost:
+                    if lost and not self._reader_lost:  # (a reader that went away was said once already)
                         self._reactor.callFromThread(self._overflowed, lost)
                     break
                 self.written += count
@@ -235,6 +236,7 @@ class JsonlSink:
                 delay = _RETRY_FIRST
             except OSError as e:
                 if e.errno == errno.EPIPE:
+                    self._reader_lost = True
                     self._reactor.callFromThread(self._reader_gone)
                     return False
                 self.write_errors += 1
