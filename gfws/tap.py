@@ -95,11 +95,7 @@ class DemoService(MultiService):
         config = msgspec.structs.replace(self._config, endpoints=(endpoint,), simulator=None)
         self.feed = FeedService(config, self._reactor)
         self.feed.stop_reactor_when_a_sink_closes = True
-        self.feed.setServiceParent(self)
-        if self.feed.monitor is not None:
-            url = self.feed.monitor.url
-            print(f"gfws demo: dashboard {url} (metrics {url}metrics, health {url}health)",
-                  file=sys.__stderr__, flush=True)
+        self.feed.setServiceParent(self)  # its monitor logs the dashboard's address (standard error)
 
     @inlineCallbacks
     def stopService(self) -> Generator[Deferred[Any], Any, None]:
