@@ -9,6 +9,7 @@
 * ``IConnectionLink``: what an open connection offers its handler.
 * ``IEventSink``: where normalized events go (JSONL file, recorder, broker...).
 * ``IEventHandler``: turns one channel's checked venue messages into events.
+* ``ITokenProvider``: fresh tokens for a venue's private channels.
 """
 
 from __future__ import annotations
@@ -129,6 +130,14 @@ class IConnectionHandler(Interface):
     def restate(recv_ts):
         """Events restating the current verified state (books), for a consumer
         that switches to this connection as its source."""
+
+
+class ITokenProvider(Interface):
+    """Credentials for a venue's private channels."""
+
+    def token():
+        """A Deferred firing with a fresh token (callers at the same time share one request),
+        or failing with the venue's reason."""
 
 
 class IEventSink(Interface):
