@@ -36,7 +36,7 @@ from gfws.monitor.web import MonitorServer, site
 from gfws.publish import JsonlSink, Publisher
 from gfws.publish.selector import Selector
 from gfws.session import FeedSession
-from gfws.session.stats import BUCKETS, EndpointStats
+from gfws.session.stats import EndpointStats
 from gfws.venues import dialect_for
 
 
@@ -77,10 +77,10 @@ class FeedService(MultiService):
         for endpoint_config in config.endpoints:
             self.pool.add(self._endpoint(endpoint_config))
         self.pool.setServiceParent(self)
-        self.alerts = AlertRules(self, config.alerts, reactor, self._outlet.publish, BUCKETS)
+        self.alerts = AlertRules(self, config.alerts, reactor, self._outlet.publish)
         self.monitor: MonitorServer | None = None
         if config.monitor is not None:
-            web = site(registry_for(self, BUCKETS), self.health, self.diagnostics)
+            web = site(registry_for(self), self.health, self.diagnostics)
             self.monitor = MonitorServer(reactor, config.monitor.host, config.monitor.port, web)
             self.monitor.setServiceParent(self)
 
@@ -243,6 +243,11 @@ class FeedService(MultiService):
                     abandon()
             finished()
 
+        def settled(result: object) -> object:
+            if timer.active():
+                timer.cancel()
+            return result
+
         timer = self.reactor.callLater(bound, expired)
         self.publisher.close().addBoth(finished)
-        return done.addBoth(lambda result: (timer.cancel() if timer.active() else None, result)[1])
+        return done.addBoth(settled)

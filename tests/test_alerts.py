@@ -9,7 +9,7 @@ from twisted.internet.task import Clock
 
 from gfws.config import AlertsConfig, SubscriptionConfig
 from gfws.monitor.alerts import AlertRules
-from gfws.session.stats import BUCKETS, EndpointStats
+from gfws.session.stats import EndpointStats
 
 
 class Feed:
@@ -36,7 +36,7 @@ class Feed:
 
 def rig(**settings):
     clock, feed, alerts = Clock(), Feed(), []
-    rules = AlertRules(feed, AlertsConfig(**settings), clock, alerts.append, BUCKETS)
+    rules = AlertRules(feed, AlertsConfig(**settings), clock, alerts.append)
     rules.start()
     return clock, feed, rules, alerts
 

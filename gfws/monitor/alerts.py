@@ -45,13 +45,13 @@ class _Reading:
 class AlertRules:
     log = Logger()
 
-    def __init__(self, feed: Any, config: Any, clock: Any, publish: Callable[[Event], None],
-                 bounds: tuple[float, ...]) -> None:
+    def __init__(self, feed: Any, config: Any, clock: Any, publish: Callable[[Event], None]) -> None:
         self._feed = feed
         self._config = config
         self._clock = clock
         self._publish = publish
-        self._bounds = (*bounds, float("inf"))
+        # The processing-time buckets, as the feed's statistics define them (the same for every endpoint).
+        self._bounds = (*next(iter(feed.stats.values())).bounds, float("inf"))
         self._history: deque[_Reading] = deque()
         self._firing: dict[tuple[str, str | None], str] = {}
         self.recent: deque[Alert] = deque(maxlen=50)  # the latest alerts said, firing and resolved

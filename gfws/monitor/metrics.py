@@ -27,7 +27,7 @@ def _buckets(histogram: Any) -> list[tuple[str, float]]:
 
 
 class FeedCollector(Collector):
-    def __init__(self, feed: Any, buckets: tuple[float, ...] = ()) -> None:
+    def __init__(self, feed: Any) -> None:
         self._feed = feed
 
     def collect(self) -> Iterator[Any]:
@@ -98,8 +98,8 @@ class FeedCollector(Collector):
         yield sink_queued
 
 
-def registry_for(feed: Any, buckets: tuple[float, ...]) -> CollectorRegistry:
+def registry_for(feed: Any) -> CollectorRegistry:
     """A registry of this feed only (not the process-wide default), so two feeds never mix."""
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(FeedCollector(feed, buckets))
+    registry.register(FeedCollector(feed))
     return registry

@@ -276,7 +276,8 @@ class JsonlSink:
     def _reader_gone(self) -> None:
         reason = f"{self.path if self.path != '-' else 'standard output'} was closed by its reader (EPIPE)"
         self.log.error("{sink!r}: {reason}; stopping", sink=self, reason=reason)
-        self._closing = True
+        with self._wake:
+            self._closing = True
         self._on_closed(reason)
 
     def __repr__(self) -> str:
