@@ -155,7 +155,7 @@ def run_hot_standby(reactor: Any, gates: list[SimulatorService], kills: int) -> 
             for e in watch.events:
                 if tag(e) == "connection" and abs(e.recv_ts - printed_at[(s, t)]) < 0.5:
                     print(f"    {e.recv_ts:.3f} {e.endpoint} {e.state} {e.reason or ''}")
-    return expected, lost, duplicates, feed.selector.trades.duplicates, feed.pool.switches
+    return expected, lost, duplicates, feed.selector.trades.repeats, feed.pool.switches
 
 
 def percentile(values: list[float], q: float) -> float:

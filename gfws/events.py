@@ -46,6 +46,7 @@ class Trade(_Event, tag="trade", frozen=True, gc=False, kw_only=True):
     qty: Decimal
     ord_type: str
     ts: str | None = None
+    snapshot: bool = False  # from the venue's replay of recent trades on (re)subscribe
 
 
 class Book(_Event, tag="book", frozen=True, gc=False, kw_only=True):
@@ -116,8 +117,63 @@ class Alert(_Event, tag="alert", frozen=True, gc=False, kw_only=True):
     symbol: str | None = None
 
 
-Event = Ticker | Trade | Book | Status | Integrity | Error | Connection | Alert
+class Fee(msgspec.Struct, frozen=True, gc=False):
+    """One fee of a fill, in the asset it was charged in."""
+
+    asset: str
+    qty: Decimal
+
+
+class Fill(_Event, tag="fill", frozen=True, gc=False, kw_only=True):
+    """One execution of one of the account's own orders: published exactly once per ``exec_id``.
+
+    ``snapshot``: it came from the venue's replay of recent fills (one that was
+    missed while the connection was away), not live.
+    """
+
+    exec_id: str
+    order_id: str
+    trade_id: int | None
+    symbol: str
+    side: str
+    last_qty: Decimal
+    last_price: Decimal
+    cost: Decimal
+    fees: tuple[Fee, ...]
+    liquidity: str | None  # "maker" or "taker"
+    ts: str
+    snapshot: bool = False
+    order_userref: int | None = None
+    cl_ord_id: str | None = None
+
+
+class Order(_Event, tag="order", frozen=True, gc=False, kw_only=True):
+    """The whole known state of one of the account's orders after a change.
+
+    Kraken's updates are sparse: every field the venue told before is carried
+    forward, so each event stands on its own.  ``exec_type`` says what changed.
+    """
+
+    order_id: str
+    exec_type: str
+    status: str
+    symbol: str | None = None
+    side: str | None = None
+    order_type: str | None = None
+    order_qty: Decimal | None = None
+    limit_price: Decimal | None = None
+    cum_qty: Decimal | None = None
+    cum_cost: Decimal | None = None
+    avg_price: Decimal | None = None
+    time_in_force: str | None = None
+    cl_ord_id: str | None = None
+    order_userref: int | None = None
+    reason: str | None = None
+    ts: str | None = None
+
+
+Event = Ticker | Trade | Book | Status | Integrity | Error | Connection | Alert | Fill | Order
 EVENT_TYPES: dict[str, type] = {
     str(cls.__struct_config__.tag): cls
-    for cls in (Ticker, Trade, Book, Status, Integrity, Error, Connection, Alert)
+    for cls in (Ticker, Trade, Book, Status, Integrity, Error, Connection, Alert, Fill, Order)
 }

@@ -25,6 +25,9 @@ class IVenueDialect(Interface):
 
     name = Attribute("Venue name carried by every event, e.g. 'kraken'.")
     channels = Attribute("Public channels this dialect can subscribe (frozenset).")
+    private_channels = Attribute(
+        "Channels of the account (frozenset): a token in every request, a private endpoint, no symbols."
+    )
     instrument_channel = Attribute(
         "Channel announcing pair precisions, subscribed before any other, or None."
     )
@@ -38,6 +41,17 @@ class IVenueDialect(Interface):
 
     def normalize_symbol(symbol):
         """The venue's one name for ``symbol`` (Kraken: XBT/USD is BTC/USD)."""
+
+    auth_defaults = Attribute(
+        "Defaults of the [auth] table: rest_url, api_key_env, api_secret_env (a mapping)."
+    )
+
+    def credentials(key, secret):
+        """The venue's credentials object for an API key and secret (its ``repr`` hides the secret);
+        ValueError names what is wrong, never the value."""
+
+    def token_provider(credentials, rest_url, timeout):
+        """An ``ITokenProvider`` for the account channels."""
 
     def subscribe_request(channel, symbols, options, req_id):
         """Bytes of a subscribe request for ``symbols`` (empty for symbol-less channels)."""

@@ -76,9 +76,46 @@ class SystemStatus(msgspec.Struct, frozen=True, gc=False):
     api_version: str | None = None
 
 
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
+class FeeData(msgspec.Struct, frozen=True, gc=False):
+    asset: str
+    qty: Decimal
+
+
+class ExecutionData(msgspec.Struct, frozen=True, gc=False):
+    """One item of the private executions channel: sparse, so all but the
+    order id and the execution type may be missing (checked by the handler)."""
+
+    order_id: str
+    exec_type: str
+    exec_id: str | None = None
+    trade_id: Id | None = None
+    symbol: str | None = None
+    side: str | None = None
+    last_qty: Decimal | None = None
+    last_price: Decimal | None = None
+    cost: Decimal | None = None
+    fees: list[FeeData] | None = None
+    liquidity_ind: str | None = None
+    order_type: str | None = None
+    order_status: str | None = None
+    order_qty: Decimal | None = None
+    limit_price: Decimal | None = None
+    cum_qty: Decimal | None = None
+    cum_cost: Decimal | None = None
+    avg_price: Decimal | None = None
+    time_in_force: str | None = None
+    cl_ord_id: str | None = None
+    order_userref: Int64 | None = None
+    reason: str | None = None
+    timestamp: str | None = None
+
+
 class ChannelData(msgspec.Struct, frozen=True, gc=False):
     """A data message: ``items`` are BookData, TickerData, TradeData,
-    PairInfo or SystemStatus according to ``channel``."""
+    PairInfo, SystemStatus or ExecutionData according to ``channel``."""
 
     channel: str
     snapshot: bool
@@ -119,3 +156,8 @@ class MessageError(ValueError):
         self.reason = reason
         self.detail = detail
         self.channel = channel
+
+
+class AuthenticationError(Exception):
+    """The venue refused the account's credentials (a token request, an invalid
+    session); the message is the venue's own text, never a secret."""

@@ -19,6 +19,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.logger import Logger
 
+from gfws.account import FillLedger, OrderStates
 from gfws.config import EndpointConfig, FeedConfig
 from gfws.connection.breaker import CircuitBreaker
 from gfws.connection.budget import ConnectionBudget
@@ -26,7 +27,7 @@ from gfws.connection.endpoint import FeedEndpoint
 from gfws.connection.pool import EndpointPool
 from gfws.connection.protocol import FeedClientFactory
 from gfws.connection.tls import client_endpoint
-from gfws.events import Book, Connection, Event
+from gfws.events import Book, Connection, Error, Event
 from gfws.integrity.report import IntegrityReporter
 from gfws.interfaces import IConnectionHandler, IVenueDialect
 from gfws.monitor.alerts import AlertRules
@@ -36,6 +37,7 @@ from gfws.monitor.web import MonitorServer, site
 from gfws.publish import JsonlSink, Publisher
 from gfws.publish.selector import Selector
 from gfws.session import FeedSession
+from gfws.session.auth import Authenticator
 from gfws.session.stats import EndpointStats
 from gfws.venues import dialect_for
 
@@ -55,34 +57,58 @@ class FeedService(MultiService):
         self.reactor = reactor
         self.dialect = dialect or dialect_for(config.venue)
         self.publisher = Publisher(reactor)
-        self.selector = Selector(
-            self.publisher.publish,
-            config.pool.mode == "hot_standby",
-            reactor,
-            dedup_capacity=config.integrity.duplicate_window,
-            dedup_max_age=config.integrity.duplicate_max_age,
-        )
+        self.selector = Selector(self.publisher.publish, config.pool.mode == "hot_standby")
         self._outlet = self.selector.outlet()  # events of no endpoint (integrity reports, the pool)
         self.reporter = IntegrityReporter(self.dialect.name, self._outlet.publish, reactor)
+        private = self.dialect.private_channels
+        self._market_subscriptions = tuple(s for s in config.subscriptions if s.channel not in private)
+        self._account_subscriptions = tuple(s for s in config.subscriptions if s.channel in private)
+        # Market data and the account never share a pool: each elects its own leader.
         self.pool = EndpointPool(
             config.pool,
             reactor,
             on_leader=self._leader_changed,
             maintenance_delay=config.connection.maintenance_reconnect_delay,
         )
+        self.account_pool: EndpointPool | None = None
+        self.authenticator: Authenticator | None = None
+        self.ledger: FillLedger | None = None
+        self.orders = OrderStates()
+        if any(e.private for e in config.endpoints):
+            self.account_pool = EndpointPool(
+                config.pool, reactor, on_leader=self._account_leader_changed,
+                maintenance_delay=config.connection.maintenance_reconnect_delay,
+            )
+            credentials = config.credentials
+            if credentials is None:
+                raise ValueError(f"{config.source}: private endpoints need credentials ([auth])")
+            provider = self.dialect.token_provider(credentials.secrets, credentials.rest_url,
+                                                   credentials.token_timeout)
+            self.authenticator = Authenticator(provider, reactor, self._authentication_refused)
         self.budget = ConnectionBudget(reactor, config.connection.connect_attempts, config.connection.connect_window)
         self._stopping: Deferred[None] | None = None
         self.stop_reactor_when_a_sink_closes = False  # twistd sets it: the process has nothing left to do
         self.stats = {e.name: EndpointStats() for e in config.endpoints}
         for endpoint_config in config.endpoints:
-            self.pool.add(self._endpoint(endpoint_config))
+            if endpoint_config.private:
+                assert self.account_pool is not None
+                self.account_pool.add(self._endpoint(endpoint_config))
+            else:
+                self.pool.add(self._endpoint(endpoint_config))
         self.pool.setServiceParent(self)
+        if self.account_pool is not None:
+            self.account_pool.setServiceParent(self)
         self.alerts = AlertRules(self, config.alerts, reactor, self._outlet.publish)
         self.monitor: MonitorServer | None = None
         if config.monitor is not None:
             web = site(registry_for(self), self.health, self.diagnostics)
             self.monitor = MonitorServer(reactor, config.monitor.host, config.monitor.port, web)
             self.monitor.setServiceParent(self)
+
+    @property
+    def endpoints(self) -> list[FeedEndpoint]:
+        """Every endpoint, market data's first, then the account's."""
+        return self.pool.endpoints + (self.account_pool.endpoints if self.account_pool is not None else [])
 
     @property
     def endpoint(self) -> FeedEndpoint | None:
@@ -119,10 +145,11 @@ class FeedService(MultiService):
         c = self.config.connection
         breaker = self.config.breaker
         outlet = self.selector.outlet(config.name)
+        pool = self.account_pool if config.private and self.account_pool is not None else self.pool
         return FeedEndpoint(
             config,
             c,
-            self._sessions(outlet.publish),
+            self._sessions(outlet.publish, config.private),
             outlet.publish,
             self.reactor,
             self.dialect.name,
@@ -131,19 +158,20 @@ class FeedService(MultiService):
             reporter=self.reporter,
             breaker=CircuitBreaker(self.reactor, breaker.failure_threshold, breaker.recovery_time),
             budget=self.budget,
-            reconnect_floor=self.pool.reconnect_floor,
-            has_alternative=self.pool.has_alternative,
-            on_change=self.pool.endpoint_changed,
-            on_status=self.pool.status_changed,
+            reconnect_floor=pool.reconnect_floor,
+            has_alternative=pool.has_alternative,
+            on_change=pool.endpoint_changed,
+            on_status=pool.status_changed,
         )
 
-    def _sessions(self, publish: Callable[[Event], None]) -> Callable[[str], IConnectionHandler]:
+    def _sessions(self, publish: Callable[[Event], None], private: bool) -> Callable[[str], IConnectionHandler]:
         config = self.config
+        subscriptions = self._account_subscriptions if private else self._market_subscriptions
 
         def new_session(endpoint: str) -> IConnectionHandler:
             return FeedSession(
                 self.dialect,
-                config.subscriptions,
+                subscriptions,
                 publish,
                 self.reporter,
                 self.reactor,
@@ -153,6 +181,9 @@ class FeedService(MultiService):
                 rate_limit=config.rate_limit,
                 integrity=config.integrity,
                 stats=self.stats[endpoint],
+                authenticator=self.authenticator if private else None,
+                ledger=self.ledger,
+                orders=self.orders,
             )
 
         return new_session
@@ -166,6 +197,19 @@ class FeedService(MultiService):
         # The consumer's books came from elsewhere (or nowhere): restate.
         handler = new.handler
         self.selector.lead(new.name, handler.restate(now) if handler is not None else ())
+
+    def _account_leader_changed(self, new: FeedEndpoint, reason: str) -> None:
+        """Fills pass from every private endpoint (the ledger makes them once): only said."""
+        self._outlet.publish(
+            Connection(venue=self.dialect.name, recv_ts=self.reactor.seconds(), endpoint=new.name,
+                       state="account_leader", url=new.config.url, reason=reason)
+        )
+
+    def _authentication_refused(self, text: str) -> None:
+        self._outlet.publish(
+            Error(venue=self.dialect.name, recv_ts=self.reactor.seconds(), message=f"authentication refused: {text}",
+                  channel="executions")
+        )
 
     # -- service --------------------------------------------------------------
 
@@ -181,6 +225,10 @@ class FeedService(MultiService):
         self._start()
 
     def _start(self) -> None:
+        account = self.config.account
+        if self._account_subscriptions and (self.ledger is None or account.ledger is not None):
+            # A file is opened at start and released at stop; one in memory lives as long as the feed.
+            self.ledger = FillLedger(account.ledger, account.keep)
         for sink in self.config.sinks:
             self.publisher.add_sink(
                 JsonlSink(sink.path, self.reactor, report=self._sink_report, on_closed=self._sink_closed)
@@ -224,6 +272,8 @@ class FeedService(MultiService):
                 self.log.failure("stopping {child!r} failed", child=child)
         self.selector.leader = None
         yield self._close_sinks(bound)
+        if self.ledger is not None:
+            self.ledger.close()
         self._stopping = None
 
     def _close_sinks(self, bound: float) -> Deferred[None]:

@@ -227,7 +227,7 @@ def test_unknown_keys_are_refused_in_every_table(tmp_path, section):
         (('name = "local"', 'name = "local"\nbogus = 1'), "endpoints[1].bogus: unknown key; expected one of ["),
         (('path = "-"', 'path = "-"\nbogus = 1'), "sinks[0].bogus: unknown key; expected one of ['path', 'type']"),
         (('name = "local"', 'name = "local"\n"max-priority" = 1'), "endpoints[1].max-priority: unknown key"),
-        (("[venue]", "bogus = 1\n[venue]"), ": bogus: unknown key; expected one of ['alerts', 'breaker', 'connection', "),
+        (("[venue]", "bogus = 1\n[venue]"), ": bogus: unknown key; expected one of ['account', 'alerts', 'auth', 'breaker', 'connection', "),
         (('event_trigger = "bbo"', 'event_trigger = "bbo"\nbogus = 1'),
          "subscriptions[1].bogus: not an option of the ticker channel"),
     ],

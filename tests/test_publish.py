@@ -105,7 +105,8 @@ def test_event_json_keeps_precision_and_never_uses_exponents():
     line = json.loads(encode_event(trade(qty="0.00000001")))
     assert line == {"type": "trade", "venue": "kraken", "recv_ts": "2023-11-14T22:13:20.250000Z",
                     "symbol": "BTC/USD", "trade_id": 1, "side": "buy", "price": "30000.0",
-                    "qty": "0.00000001", "ord_type": "limit", "ts": "2023-09-25T07:49:37.708706Z"}
+                    "qty": "0.00000001", "ord_type": "limit", "ts": "2023-09-25T07:49:37.708706Z",
+                    "snapshot": False}
 
 
 def test_book_event_levels_are_string_pairs():

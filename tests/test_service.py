@@ -34,7 +34,7 @@ def wired(monkeypatch: Any) -> tuple[Clock, list[HandFiredEndpoint]]:
 
     monkeypatch.setattr(service_module, "client_endpoint", endpoint)
     monkeypatch.setattr(service_module, "FeedClientFactory", lambda url, c: TestFactory())
-    monkeypatch.setattr(FeedService, "_sessions", lambda self, publish: RecordingHandler)
+    monkeypatch.setattr(FeedService, "_sessions", lambda self, publish, private: RecordingHandler)
     return clock, hands
 
 

@@ -12,9 +12,12 @@ how symbols are spelled come from the venue's dialect (``gfws.venues``).
 from gfws.config.errors import ConfigError
 from gfws.config.reader import is_loopback, load_config, parse_config
 from gfws.config.sections import (
+    AccountConfig,
     AlertsConfig,
+    AuthConfig,
     BreakerConfig,
     ConnectionConfig,
+    Credentials,
     EndpointConfig,
     FeedConfig,
     IntegrityConfig,
@@ -28,10 +31,13 @@ from gfws.config.sections import (
 )
 
 __all__ = [
+    "AccountConfig",
     "AlertsConfig",
+    "AuthConfig",
     "BreakerConfig",
     "ConfigError",
     "ConnectionConfig",
+    "Credentials",
     "EndpointConfig",
     "FeedConfig",
     "IntegrityConfig",

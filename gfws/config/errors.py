@@ -27,6 +27,9 @@ class ConfigError(ValueError):
     """The configuration cannot be used; the message says where and why."""
 
 
+SECRET_KEYS = frozenset({"api_key", "api_secret"})
+
+
 def problem(source: str, where: str, expected: str, got: Any = _NOTHING) -> ConfigError:
     """``{source}: {where}: expected {expected}, got {got!r}`` (without "got" when there is nothing)."""
     shown = "" if got is _NOTHING else f", got {got!r}"
@@ -51,6 +54,8 @@ def explain(error: msgspec.ValidationError, data: Any, schema: type, source: str
     expected = _expected(_type_at(schema, path), path)
     if expected is None:  # a shape this module has no words for: msgspec's own
         return ConfigError(f"{source}: {_dotted(path) or '(top level)'}: {what}")
+    if path and path[-1] in SECRET_KEYS:  # never repeat a credential, even a malformed one
+        return problem(source, _dotted(path), expected)
     return problem(source, _dotted(path), expected, _value_at(data, path))
 
 

@@ -19,7 +19,10 @@ from autobahn.websocket.util import parse_url
 
 from gfws.config.errors import ConfigError, explain, problem
 from gfws.config.sections import (
+    AccountConfig,
+    AuthConfig,
     ConnectionConfig,
+    Credentials,
     EndpointConfig,
     FeedConfig,
     Section,
@@ -41,6 +44,14 @@ class Vocabulary(Protocol):
 
     def normalize_symbol(self, symbol: str) -> str: ...
 
+    @property
+    def private_channels(self) -> frozenset[str]: ...
+
+    def credentials(self, key: str, secret: str) -> Any: ...
+
+    @property
+    def auth_defaults(self) -> Mapping[str, str]: ...
+
 
 Symbol = Annotated[str, expect('a "BASE/QUOTE" symbol such as "BTC/USD"', pattern=r"^[^/]+/[^/]+$")]
 
@@ -54,7 +65,9 @@ class _Subscription(msgspec.Struct, frozen=True):
     channel option, checked by the venue (so unknown fields are let through)."""
 
     channel: str
-    symbols: Annotated[tuple[Symbol, ...], expect('a non-empty list of "BASE/QUOTE" symbols', min_length=1)]
+    symbols: Annotated[
+        tuple[Symbol, ...], expect('a non-empty list of "BASE/QUOTE" symbols (none for the account channel)')
+    ] = ()
 
 
 class _Document(Settings, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -64,6 +77,7 @@ class _Document(Settings, frozen=True, kw_only=True, forbid_unknown_fields=True)
     endpoints: tuple[EndpointConfig, ...] = ()
     subscriptions: tuple[_Subscription, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
+    auth: AuthConfig | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -105,18 +119,115 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
     if not document.subscriptions:
         raise ConfigError(f"{source}: subscriptions: missing; expected at least one [[subscriptions]] table")
     subscriptions = _subscriptions(document.subscriptions, data["subscriptions"], dialect, source)
+    _check_private(endpoints, subscriptions, dialect, document.simulator is not None, source)
     base_dir = os.path.dirname(source)
+    credentials = None
+    if any(e.private for e in endpoints):
+        credentials = _credentials(document.auth or AuthConfig(), dialect, base_dir, source)
+    account = _account(document.account, base_dir, source)
     sinks = tuple(_sink(sink, f"sinks[{i}]", base_dir, source) for i, sink in enumerate(document.sinks))
     _check_connection(document.connection, source)
     settings = {name: getattr(document, name) for name in Settings.__struct_fields__}
+    settings["account"] = account
     return FeedConfig(
         source=source,
         venue=document.venue.name,
         endpoints=endpoints,
         subscriptions=subscriptions,
         sinks=sinks,
+        credentials=credentials,
         **settings,
     )
+
+
+def _check_private(endpoints: Sequence[EndpointConfig], subscriptions: Sequence[SubscriptionConfig],
+                   dialect: Vocabulary, simulator: bool, source: str) -> None:
+    """Account channels go to private endpoints, market data to the others: each side needs its endpoint."""
+    private = dialect.private_channels
+    for i, sub in enumerate(subscriptions):
+        if sub.channel in private and not any(e.private for e in endpoints):
+            raise problem(source, f"subscriptions[{i}].channel",
+                          f"an [[endpoints]] table with private = true to carry {sub.channel}", sub.channel)
+        if sub.channel not in private and endpoints and all(e.private for e in endpoints) and not simulator:
+            raise problem(source, f"subscriptions[{i}].channel",
+                          "an [[endpoints]] table without private = true to carry market data "
+                          f"(private endpoints carry only {sorted(private)})", sub.channel)
+    for i, endpoint in enumerate(endpoints):
+        if endpoint.private and not any(sub.channel in private for sub in subscriptions):
+            raise problem(source, f"endpoints[{i}].private",
+                          f"a [[subscriptions]] table with channel one of {sorted(private)} for it to carry", True)
+
+
+def _credentials(auth: AuthConfig, dialect: Vocabulary, base_dir: str, source: str) -> Credentials:
+    """The API key and secret from the environment, files or (if allowed) the config itself.
+
+    Every message names the variable, file or key, never the value.
+    """
+    defaults = {key: value for key, value in dialect.auth_defaults.items() if getattr(auth, key) is None}
+    auth = msgspec.structs.replace(auth, **defaults)
+    assert auth.rest_url is not None
+    try:
+        secure, host, _port, _resource, _path, _params = parse_url(
+            auth.rest_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1))
+    except Exception:
+        raise problem(source, "auth.rest_url", "an https:// URL", auth.rest_url) from None
+    if not auth.rest_url.startswith(("https://", "http://")) or (not secure and not is_loopback(host)):
+        raise problem(source, "auth.rest_url", "an https:// URL (plain http:// only to a loopback host)",
+                      auth.rest_url)
+    key, key_from = _secret(auth, "api_key", base_dir, source)
+    secret, secret_from = _secret(auth, "api_secret", base_dir, source)
+    try:
+        secrets = dialect.credentials(key, secret)
+    except ValueError as e:
+        raise ConfigError(f"{source}: auth: {e} (key from {key_from}, secret from {secret_from})") from None
+    return Credentials(rest_url=auth.rest_url, secrets=secrets, source=f"key {key_from}, secret {secret_from}",
+                       token_timeout=auth.token_timeout)
+
+
+def _secret(auth: AuthConfig, name: str, base_dir: str, source: str) -> tuple[str, str]:
+    """One credential and where it came from: inline (if allowed), a file, or an environment variable."""
+    inline = getattr(auth, name)
+    path = getattr(auth, f"{name}_file")
+    variable: str = getattr(auth, f"{name}_env")
+    if inline is not None:
+        if not auth.allow_inline_secrets:
+            raise ConfigError(
+                f"{source}: auth.{name}: inline credentials need allow_inline_secrets = true; "
+                f"expected {name}_env (an environment variable) or {name}_file"
+            )
+        value, where = inline, f"auth.{name}"
+    elif path is not None:
+        path = os.path.join(base_dir, path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                value = f.read().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            why = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+            raise ConfigError(f"{source}: auth.{name}_file: cannot read {path}: {why}") from None
+        where = f"file {path}"
+    else:
+        value, where = os.environ.get(variable, "").strip(), f"environment variable {variable}"
+        if not value:
+            raise ConfigError(
+                f"{source}: auth.{name}_env: environment variable {variable} is not set; "
+                f"expected the account's {name.replace('_', ' ')} there (or set auth.{name}_file)"
+            )
+    if not value:
+        raise ConfigError(f"{source}: auth.{name}: the {where} is empty")
+    return value, where
+
+
+def _account(account: AccountConfig, base_dir: str, source: str) -> AccountConfig:
+    """The ledger's path relative to the config file, in a folder that exists and may be written."""
+    if account.ledger is None:
+        return account
+    path = os.path.join(base_dir, account.ledger)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or os.path.isdir(path):
+        raise problem(source, "account.ledger", "a file in an existing folder", account.ledger)
+    if not os.access(path if os.path.exists(path) else folder, os.W_OK):
+        raise problem(source, "account.ledger", "a file gfws may write (permission denied)", account.ledger)
+    return msgspec.structs.replace(account, ledger=path)
 
 
 def _endpoints(endpoints: Sequence[EndpointConfig], source: str) -> tuple[EndpointConfig, ...]:
@@ -178,6 +289,12 @@ def _subscription(
     if sub.channel not in channel_options:
         raise problem(source, f"{where}.channel", f"one of {sorted(channel_options)}", sub.channel)
     allowed = channel_options[sub.channel]
+    if sub.channel in dialect.private_channels:
+        if sub.symbols:
+            raise problem(source, f"{where}.symbols", f"no symbols (the {sub.channel} channel is the whole account)",
+                          list(sub.symbols))
+    elif not sub.symbols:
+        raise problem(source, f"{where}.symbols", 'a non-empty list of "BASE/QUOTE" symbols', table.get("symbols", []))
     options: dict[str, Any] = dialect.default_options(sub.channel)
     for key in sorted(set(table) - set(_Subscription.__struct_fields__)):
         if key not in allowed:

@@ -40,6 +40,7 @@ class EndpointConfig(Section, frozen=True, kw_only=True):
     priority: Annotated[int, expect("an integer (lower is preferred)")] = 1
     allow_insecure: bool = False
     ca_bundle: Annotated[str, expect("a path to a PEM file of CA certificates")] | None = None
+    private: bool = False  # carries the account's channels (executions); public ones use the other endpoints
 
 
 class SubscriptionConfig(msgspec.Struct, frozen=True):
@@ -61,6 +62,49 @@ class SubscriptionConfig(msgspec.Struct, frozen=True):
 class SinkConfig(Section, frozen=True, kw_only=True):
     type: Literal["jsonl"] = "jsonl"
     path: Annotated[str, expect('a file path, or "-" for standard output')] = "-"
+
+
+class AuthConfig(Section, frozen=True, kw_only=True):
+    """Where the account's credentials come from, as written (``[auth]``).
+
+    Environment variables by default, or files; inline values only with
+    ``allow_inline_secrets = true``.  The reader turns this into ``Account``
+    credentials and keeps no secret here.
+    """
+
+    # None: the venue's own (its REST API; environment variables named after it).
+    rest_url: Annotated[str, expect("an https:// URL (plain http:// only to a loopback host)")] | None = None
+    api_key_env: str | None = None
+    api_secret_env: str | None = None
+    api_key_file: str | None = None
+    api_secret_file: str | None = None
+    api_key: str | None = None
+    api_secret: str | None = None
+    allow_inline_secrets: bool = False
+    token_timeout: Positive = 10.0
+
+    def __repr__(self) -> str:  # the inline values, if any, never
+        return f"AuthConfig(rest_url={self.rest_url!r}, ...)"
+
+
+class AccountConfig(Section, frozen=True, kw_only=True):
+    """The account's fills (``[account]``)."""
+
+    ledger: Annotated[str, expect("a path to an SQLite file (created if missing)")] | None = None
+    keep: Count = 1_000_000  # exec_ids remembered (far more than the venue's 50-fill snapshot brings back)
+
+
+class Credentials(msgspec.Struct, frozen=True, kw_only=True):
+    """Resolved credentials: the venue's credentials object (its ``repr`` hides the secret),
+    where its token service is, and where each part came from (for messages, never the value)."""
+
+    rest_url: str
+    secrets: Any
+    source: str
+    token_timeout: float = 10.0
+
+    def __repr__(self) -> str:
+        return f"Credentials(rest_url={self.rest_url!r}, from {self.source})"
 
 
 class ConnectionConfig(Section, frozen=True, kw_only=True):
@@ -162,6 +206,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
     liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
     integrity: IntegrityConfig = msgspec.field(default_factory=IntegrityConfig)
+    account: AccountConfig = msgspec.field(default_factory=AccountConfig)
 
 
 class FeedConfig(Settings, frozen=True, kw_only=True):
@@ -172,3 +217,4 @@ class FeedConfig(Settings, frozen=True, kw_only=True):
     endpoints: tuple[EndpointConfig, ...]
     subscriptions: tuple[SubscriptionConfig, ...]
     sinks: tuple[SinkConfig, ...]
+    credentials: Credentials | None = None  # present when the feed has private endpoints

@@ -94,7 +94,8 @@ class _ItemHandler:
     def handle(self, message: ChannelData, recv_ts: float) -> None:
         context = self._context
         channel = self.channel
-        for item in message.items:
+        snapshot = message.snapshot
+        for item in self.in_order(message):
             self._seen[item.symbol] = recv_ts
             if not context.admit(channel, item.symbol, item.timestamp, recv_ts):
                 continue
@@ -102,13 +103,16 @@ class _ItemHandler:
             if p is None:
                 continue
             try:
-                event = self.event(item, p, context.venue, recv_ts)
+                event = self.event(item, p, context.venue, recv_ts, snapshot)
             except BadValue as e:
                 context.reject(e.kind, str(e), recv_ts, item.symbol, channel)
                 continue
             context.publish(event)
 
-    def event(self, item: Any, p: PairPrecision, venue: str, recv_ts: float) -> Event:
+    def in_order(self, message: ChannelData) -> list[Any]:
+        return message.items
+
+    def event(self, item: Any, p: PairPrecision, venue: str, recv_ts: float, snapshot: bool) -> Event:
         raise NotImplementedError
 
     def reset(self) -> None:
@@ -119,7 +123,7 @@ class _ItemHandler:
 class TickerHandler(_ItemHandler):
     channel = "ticker"
 
-    def event(self, item: TickerData, p: PairPrecision, venue: str, recv_ts: float) -> Ticker:
+    def event(self, item: TickerData, p: PairPrecision, venue: str, recv_ts: float, snapshot: bool) -> Ticker:
         return Ticker(
             venue=venue,
             recv_ts=recv_ts,
@@ -143,7 +147,13 @@ class TickerHandler(_ItemHandler):
 class TradeHandler(_ItemHandler):
     channel = "trade"
 
-    def event(self, item: TradeData, p: PairPrecision, venue: str, recv_ts: float) -> Trade:
+    def in_order(self, message: ChannelData) -> list[Any]:
+        """A snapshot's trades oldest first (the per-symbol mark downstream admits ids rising)."""
+        if message.snapshot:
+            return sorted(message.items, key=lambda item: item.trade_id)
+        return message.items
+
+    def event(self, item: TradeData, p: PairPrecision, venue: str, recv_ts: float, snapshot: bool) -> Trade:
         return Trade(
             venue=venue,
             recv_ts=recv_ts,
@@ -154,4 +164,5 @@ class TradeHandler(_ItemHandler):
             qty=positive(p.qty(item.qty), "qty"),
             ord_type=item.ord_type,
             ts=item.timestamp,
+            snapshot=snapshot,
         )

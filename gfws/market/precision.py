@@ -10,47 +10,20 @@ from __future__ import annotations
 
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 
-# No market value needs more than this: anything beyond (1e999999999) is an attack
-# or a bug, and writing it out in fixed point would take gigabytes.
-MAX_ADJUSTED_EXPONENT = 30
+from gfws.integrity.values import (
+    MAX_ADJUSTED_EXPONENT,
+    BadValue,
+    PrecisionError,
+    bounded,
+    non_negative,
+    positive,
+)
+
+__all__ = ["BadValue", "PairPrecision", "PrecisionError", "bounded", "exact", "non_negative", "positive", "quantum"]
+
 # Quantizing in this context refuses what is inexact and, at no extra cost, what is out of range.
 _EXACT = Context(prec=60, Emax=MAX_ADJUSTED_EXPONENT, Emin=-MAX_ADJUSTED_EXPONENT,
                  traps=[Inexact, InvalidOperation, Overflow])
-
-
-class BadValue(ValueError):
-    """A price or size that cannot be right (zero or negative price, ...)."""
-
-    kind = "value"
-
-
-class PrecisionError(BadValue):
-    """A value cannot be expressed exactly at the pair's precision (more
-    decimals than the pair has, NaN, Infinity, absurdly large)."""
-
-    kind = "precision"
-
-
-def bounded(value: Decimal, what: str) -> Decimal:
-    """A finite number of sane magnitude (for values not at pair precision:
-    VWAP, changes, percentages)."""
-    if not value.is_finite():
-        raise PrecisionError(f"{what} {value} is not a finite number")
-    if not -MAX_ADJUSTED_EXPONENT <= value.adjusted() <= MAX_ADJUSTED_EXPONENT:
-        raise PrecisionError(f"{what} {value:.3e} is out of range")
-    return value
-
-
-def positive(value: Decimal, what: str) -> Decimal:
-    if not value > 0:
-        raise BadValue(f"{what} {value} is not > 0")
-    return value
-
-
-def non_negative(value: Decimal, what: str) -> Decimal:
-    if value < 0:
-        raise BadValue(f"{what} {value} is negative")
-    return value
 
 
 def quantum(decimals: int) -> Decimal:

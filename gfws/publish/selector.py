@@ -2,20 +2,21 @@
 
 Every event of a feed passes here on its way to the bus, tagged by the
 outlet of the endpoint it came from.  Books and tickers pass from the leader
-only (the pool says who leads); trades pass from the leader, or in hot
-standby from every endpoint, once each by the venue's trade id, so losing
-one endpoint loses no trade another delivered.  Everything else
-(connection, status, integrity, error) always passes.
+only (the pool says who leads); trades pass from every endpoint, once each
+by the venue's trade id (a high-water mark per symbol, which a replayed
+trade snapshot cannot get past however old it is), so a trade that reached
+the new leader before a switch and the old one after it is not lost.  A
+trade snapshot that starts beyond the mark says which ids no endpoint
+delivered.  Everything else (fills and orders, already once each by the
+account's ledger; connection, status, integrity, error) always passes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from twisted.internet.interfaces import IReactorTime
-
-from gfws.events import Book, Event, Ticker, Trade
-from gfws.integrity.dedup import RecentKeys
+from gfws.events import Book, Event, Integrity, Ticker, Trade
+from gfws.integrity.trades import TradeMarks
 
 
 class Outlet:
@@ -36,26 +37,33 @@ class Outlet:
             if self.endpoint == selector.leader:
                 selector.bus(event)
         elif kind is Trade:
-            if self.endpoint == selector.leader or selector.hot:
-                if selector.trades.first_time((event.symbol, event.trade_id)):  # type: ignore[union-attr]
-                    selector.bus(event)
+            selector.trade(event, self.endpoint)  # type: ignore[arg-type]
         else:
             selector.bus(event)
 
 
 class Selector:
-    def __init__(
-        self,
-        bus: Callable[[Event], None],
-        hot: bool,
-        clock: IReactorTime,
-        dedup_capacity: int = 100_000,
-        dedup_max_age: float = 0.0,
-    ) -> None:
+    def __init__(self, bus: Callable[[Event], None], hot: bool) -> None:
         self.bus = bus
         self.hot = hot
         self.leader: str | None = None
-        self.trades = RecentKeys(dedup_capacity, dedup_max_age, clock)
+        self.trades = TradeMarks()
+        self.last_trade: dict[str | None, float] = {}  # endpoint -> receipt of its latest trade
+
+    def trade(self, event: Trade, endpoint: str | None) -> None:
+        self.last_trade[endpoint] = event.recv_ts
+        trades = self.trades
+        if not trades.first_time(event.symbol, event.trade_id):
+            return
+        if trades.gap is not None and event.snapshot:
+            first, last = trades.gap
+            self.bus(Integrity(
+                venue=event.venue, recv_ts=event.recv_ts, kind="trade_gap", symbol=event.symbol, channel="trade",
+                endpoint=endpoint,
+                detail=f"{event.symbol} trade ids {first}..{last} were never received "
+                       "(the time without a connection outlasted the venue's trade snapshot)",
+            ))
+        self.bus(event)
 
     def outlet(self, endpoint: str | None = None) -> Outlet:
         """The way in for ``endpoint``'s events (None: events of no endpoint)."""

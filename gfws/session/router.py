@@ -22,6 +22,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from gfws.account import ExecutionsHandler, FillLedger, OrderStates
 from gfws.config import IntegrityConfig, LivenessConfig, RateLimitConfig, SubscriptionConfig
 from gfws.events import Error, Event
 from gfws.integrity.gate import FrameGate
@@ -32,6 +33,7 @@ from gfws.market.context import FeedContext, venue_seconds
 from gfws.market.handlers import InstrumentHandler, StatusHandler, TickerHandler, TradeHandler
 from gfws.market.instruments import Instruments
 from gfws.messages import Ack, ChannelData, MessageError, Pong
+from gfws.session.auth import Authenticator, ConnectionToken
 from gfws.session.liveness import LivenessMonitor
 from gfws.session.requests import PendingRequests
 from gfws.session.stats import SAMPLE_EVERY, EndpointStats
@@ -78,7 +80,12 @@ class FeedSession:
         rate_limit: RateLimitConfig | None = None,
         integrity: IntegrityConfig | None = None,
         stats: EndpointStats | None = None,
+        authenticator: Authenticator | None = None,
+        ledger: FillLedger | None = None,
+        orders: OrderStates | None = None,
     ) -> None:
+        """``authenticator``, ``ledger`` and ``orders`` are shared by every session of a
+        feed's private endpoints: a fill is published once whichever connection brings it."""
         self._dialect = dialect
         self._publish = publish
         self._reporter = reporter
@@ -99,11 +106,14 @@ class FeedSession:
         )
         self.requests = PendingRequests(clock, ack_timeout)
         self.throttle = RequestThrottle(clock, self._send, rate_limit.rate, rate_limit.burst)
+        token = ConnectionToken(authenticator, clock).get if authenticator is not None else None
         self.subscriptions = Subscriptions(
             dialect, subscriptions, clock, self.requests, self.throttle,
             rate_limit.exceeded_retry_delay, self._error, self._unusable,
             on_refused=lambda: self._link.readiness_changed(),
             on_renewal=self._renewed,
+            token=token,
+            on_subscribe=self._subscribe_sent,
         )
         self.gate = FrameGate(
             reporter, endpoint, clock, self.subscriptions.renew_channel,
@@ -122,7 +132,18 @@ class FeedSession:
             TradeHandler(context),
             self.books,
         ]
+        self.executions: ExecutionsHandler | None = None
+        if any(s.channel == "executions" for s in subscriptions):
+            self.executions = ExecutionsHandler(
+                dialect.name, publish, context.reject,
+                FillLedger() if ledger is None else ledger,  # "is None": an empty ledger is falsy
+                OrderStates() if orders is None else orders,
+            )
+            handlers.append(self.executions)
         self._handlers = {h.channel: h for h in handlers}
+        # Precisions are needed only to put market data at them: an account-only session skips them.
+        self._instrument_channel = dialect.instrument_channel if any(
+            s.channel not in dialect.private_channels for s in subscriptions) else None
         self._subscribing = False
         self.given_up = False  # this connection was declared unusable: it is replaced, never active
         self._ack_timeout = ack_timeout
@@ -159,7 +180,7 @@ class FeedSession:
     def connection_made(self, link: IConnectionLink) -> None:
         self._link = link
         self.liveness.start()
-        channel = self._dialect.instrument_channel
+        channel = self._instrument_channel
         if channel is None:
             self._subscribe_configured()
         else:
@@ -236,7 +257,7 @@ class FeedSession:
         except Exception as e:  # a bug of ours must not kill the connection
             self.log.failure("{channel} handler failed", channel=channel)
             self._reporter.report("internal_error", repr(e), recv_ts, channel=channel, endpoint=self.endpoint)
-        if channel == self._dialect.instrument_channel and message.snapshot and not self._subscribing:
+        if channel == self._instrument_channel and message.snapshot and not self._subscribing:
             self._subscribe_configured()
 
     def _ack_received(self, ack: Ack, recv_ts: float) -> None:
@@ -321,6 +342,11 @@ class FeedSession:
         sent = venue_seconds(ts)
         if sent is not None:
             self.stats.venue_delay.record(max(0.0, recv_ts - sent))
+
+    def _subscribe_sent(self, channel: str, options: Any) -> None:
+        """A subscribe leaves: an executions snapshot of open orders will say which closed unseen."""
+        if channel == "executions" and self.executions is not None and options.get("snap_orders", True):
+            self.executions.subscribing()
 
     def _renewed(self) -> None:
         self.stats.renewals += 1

@@ -2,6 +2,8 @@
 
 ```
 idle --request--> subscribing --accepted--> live --resync--> resyncing --request--> subscribing
+idle, waiting, resyncing --authenticate--> authenticating --request--> subscribing
+                                                                (an account channel: a token first)
                   subscribing --rate_limited--> waiting --request--> subscribing
                   subscribing --refused--> refused              (the venue said no for good)
 any --closed--> closed                                          (the connection is gone)
@@ -18,10 +20,13 @@ from typing import Protocol
 
 from automat import TypeMachineBuilder
 
-STATES = ("idle", "subscribing", "waiting", "live", "resyncing", "refused", "closed")
+STATES = ("idle", "authenticating", "subscribing", "waiting", "live", "resyncing", "refused", "closed")
 
 
 class SubscriptionInputs(Protocol):
+    def authenticate(self) -> None:
+        "A token is asked for (an account channel's requests carry one)."
+
     def request(self) -> None:
         "A subscribe request for it leaves."
 
@@ -52,6 +57,10 @@ _TRANSITIONS: list[tuple[str, str, str]] = [
     ("idle", "request", "subscribing"),
     ("waiting", "request", "subscribing"),
     ("resyncing", "request", "subscribing"),
+    ("idle", "authenticate", "authenticating"),
+    ("waiting", "authenticate", "authenticating"),
+    ("resyncing", "authenticate", "authenticating"),
+    ("authenticating", "request", "subscribing"),
     ("subscribing", "accepted", "live"),
     ("subscribing", "rate_limited", "waiting"),
     ("subscribing", "refused", "refused"),
@@ -59,7 +68,7 @@ _TRANSITIONS: list[tuple[str, str, str]] = [
     *[(state, "closed", "closed") for state in STATES],
 ]
 # A renewal asked where none can start (not live yet, or one already runs).
-_IGNORED_RESYNC = ("idle", "subscribing", "waiting", "resyncing", "refused", "closed")
+_IGNORED_RESYNC = ("idle", "authenticating", "subscribing", "waiting", "resyncing", "refused", "closed")
 
 
 def _build() -> Callable[[_Core], SubscriptionInputs]:

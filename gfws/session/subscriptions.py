@@ -7,6 +7,12 @@ asked for again; other refusals are final and reported as ``error`` events;
 a request the venue never answers makes the connection unusable.  A renewal
 (a book that failed its checksum, a stale or gapped stream) unsubscribes,
 then subscribes again, one at a time per subscription.
+
+Account channels (executions) take no symbols (their one subscription has
+the symbol ``""``) and carry a token in every request: the subscription
+first authenticates, then subscribes.  A token the venue calls invalid
+(``ESession:Invalid session``) is not a refusal for good: the connection is
+given up, and the next one asks for a fresh token.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from twisted.internet.defer import CancelledError, Deferred, DeferredList
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, fail
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -22,11 +28,13 @@ from twisted.python.failure import Failure
 
 from gfws.config import SubscriptionConfig
 from gfws.interfaces import IVenueDialect
+from gfws.messages import AuthenticationError
 from gfws.session.requests import PendingRequests, RequestFailed, RequestsClosed, RequestTimedOut
 from gfws.session.subscription import Subscription
 from gfws.session.throttle import RequestThrottle
 
 RATE_LIMITED = "Exceeded msg rate"
+INVALID_TOKEN = ("ESession:Invalid session", "EAPI:Invalid token")
 
 ErrorReport = Callable[[str, str | None, str | None, str], None]
 """(venue text, channel, symbol, method) of a refusal no retry will mend."""
@@ -47,6 +55,8 @@ class Subscriptions:
         on_unusable: Callable[[str], None],
         on_refused: Callable[[], None] = lambda: None,
         on_renewal: Callable[[], None] = lambda: None,
+        token: Callable[[], Deferred[str]] | None = None,
+        on_subscribe: Callable[[str, Mapping[str, Any]], None] = lambda channel, options: None,
     ) -> None:
         self._dialect = dialect
         self._configs = configs
@@ -58,10 +68,13 @@ class Subscriptions:
         self._on_unusable = on_unusable
         self._on_refused = on_refused  # a subscription refused for good: what "ready" means changed
         self._on_renewal = on_renewal
+        self._token = token
+        self._on_subscribe = on_subscribe  # a subscribe request leaves (the handler may expect a snapshot)
+        self._private = dialect.private_channels
         self.by_key: dict[tuple[str, str], Subscription] = {
             (c.channel, symbol): Subscription(c.channel, symbol, dict(c.options))
             for c in configs
-            for symbol in c.symbols
+            for symbol in c.symbols or ("",)
         }
         self._waiting: set[Deferred[Any]] = set()  # rate-limit pauses
         self.leaving = False  # unsubscribing everything: no renewal starts any more
@@ -81,12 +94,35 @@ class Subscriptions:
     # -- requests -----------------------------------------------------------
 
     def request(
-        self, method: str, channel: str, symbols: Sequence[str], options: Mapping[str, Any]
+        self, method: str, channel: str, symbols: Sequence[str], options: Mapping[str, Any],
+        authenticated: Callable[[], None] = lambda: None,
     ) -> Deferred[list[str]]:
         """Send a (un)subscribe; the Deferred fires when the venue acked it.
 
-        The ack timeout runs from when the request leaves the throttle.
+        The ack timeout runs from when the request leaves the throttle.  An
+        account channel's request waits for a token first.
         """
+        symbols = [symbol for symbol in symbols if symbol]  # "": an account channel's one subscription
+        if channel in self._private:
+            if self._token is None:
+                return fail(AuthenticationError(f"{channel} needs a token and this feed has no credentials"))
+
+            def send(token: str) -> Deferred[list[str]]:
+                authenticated()
+                if method == "subscribe":
+                    self._on_subscribe(channel, options)
+                return self._send_request(method, channel, symbols, {**options, "token": token})
+
+            return self._token().addCallback(send)
+        if method == "subscribe":
+            self._on_subscribe(channel, options)
+        return self._send_request(method, channel, symbols, options)
+
+    def _send_request(
+        self, method: str, channel: str, symbols: Sequence[str], options: Mapping[str, Any]
+    ) -> Deferred[list[str]]:
+        if self.closed:
+            return fail(RequestsClosed(f"{method} {channel}: connection closed"))
         req_id = self._requests.next_id()
         build = self._dialect.subscribe_request if method == "subscribe" else self._dialect.unsubscribe_request
         payload = build(channel, symbols, options, req_id)
@@ -103,15 +139,19 @@ class Subscriptions:
         """Every configured subscription; fires once each is answered."""
         requests = []
         for config in self._configs:
-            subs = [self.by_key[config.channel, symbol] for symbol in config.symbols]
+            subs = [self.by_key[config.channel, symbol] for symbol in config.symbols or ("",)]
             requests.append(self._subscribe(config.channel, subs, config.options))
         return DeferredList(requests, consumeErrors=True)
 
     def _subscribe(self, channel: str, subs: list[Subscription], options: Mapping[str, Any]) -> Deferred[Any]:
         """Subscribe until every symbol is accepted or refused for good."""
+        private = channel in self._private
         for sub in subs:
-            sub.inputs.request()
-        by_symbol = {sub.symbol: sub for sub in subs}
+            if private:
+                sub.inputs.authenticate()
+            else:
+                sub.inputs.request()
+        by_symbol = {sub.symbol or channel: sub for sub in subs}
 
         def accepted(symbols: list[str]) -> list[str]:
             for symbol in symbols:
@@ -128,6 +168,10 @@ class Subscriptions:
             again = []
             for symbol, text in error.rejected.items():
                 sub = by_symbol.get(symbol)
+                if any(marker in text for marker in INVALID_TOKEN):
+                    self._on_error(text, channel, symbol if symbol != channel else None, error.method)
+                    self._on_unusable(f"token refused: {text}")
+                    return None
                 if sub is None:  # refused as a whole, for the channel
                     self._on_error(text, channel, None, error.method)
                 elif RATE_LIMITED in text and sub.state == "subscribing":
@@ -149,7 +193,14 @@ class Subscriptions:
             return pause.addCallback(lambda _: self._subscribe(channel, again, options))
 
         symbols = [sub.symbol for sub in subs]
-        d = self.request("subscribe", channel, symbols, options).addCallbacks(accepted, refused)
+
+        def authenticated() -> None:
+            for sub in subs:
+                if sub.state == "authenticating":
+                    sub.inputs.request()
+
+        d = self.request("subscribe", channel, symbols, options, authenticated)
+        d.addCallbacks(accepted, refused)
         return self._track(d, channel)
 
     def _track(self, d: Deferred[Any], channel: str) -> Deferred[Any]:
@@ -159,6 +210,9 @@ class Subscriptions:
             if failure.check(RequestTimedOut):
                 self._on_error(str(failure.value), channel, None, "request")
                 self._on_unusable(str(failure.value))
+            elif failure.check(AuthenticationError):
+                # No token (said once by the authenticator): this connection cannot subscribe.
+                self._on_unusable(f"authentication failed: {failure.getErrorMessage()}")
             elif failure.check(RequestFailed):
                 for symbol, text in failure.value.rejected.items():  # type: ignore[union-attr]
                     self._on_error(text, channel, None if symbol == channel else symbol, failure.value.method)  # type: ignore[union-attr]
@@ -206,7 +260,7 @@ class Subscriptions:
         self.leaving = True
         requests = []
         for config in self._configs:
-            symbols = [s for s in self.live(config.channel) if s in config.symbols]
+            symbols = [s for s in self.live(config.channel) if s in (config.symbols or ("",))]
             if symbols:
                 requests.append(
                     self.request("unsubscribe", config.channel, symbols, self._unsubscribe_options(config.options))

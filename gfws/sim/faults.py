@@ -5,6 +5,12 @@ start-up, for how long (faults that last), repeating every N seconds, on
 which gate (0-based, in ``--port`` order).  Examples: ``stall@10+5``,
 ``close@30/60``, ``refuse@5+20#1``, ``maintenance@60+30``, ``restart@20+3``.
 Tests call the same methods directly on ``SimulatorService`` and ``SimVenue``.
+
+Faults of the private side act on the venue's account (``--private``), on
+every gate at once: ``invalidate-sessions``, ``expire-tokens``,
+``refuse-tokens@START+DURATION`` (every token request refused meanwhile),
+``drop-private`` (executions subscribers dropped), ``skip-sequence``,
+``duplicate-execution``, ``resend-fill`` (the latest fill, again).
 """
 
 from __future__ import annotations
@@ -16,11 +22,17 @@ from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
+from gfws.sim.account import SimAccount
 from gfws.sim.server import SimulatorService
 
-LASTING = ("refuse", "refuse-http", "stall", "stall-pings", "drop-acks", "maintenance", "restart")
-INSTANT = ("close",)
+LASTING = ("refuse", "refuse-http", "stall", "stall-pings", "drop-acks", "maintenance", "restart", "refuse-tokens")
+INSTANT = ("close", "invalidate-sessions", "expire-tokens", "drop-private", "skip-sequence", "duplicate-execution",
+           "resend-fill")
 KINDS = LASTING + INSTANT
+PRIVATE = ("refuse-tokens", "invalidate-sessions", "expire-tokens", "drop-private", "skip-sequence",
+           "duplicate-execution", "resend-fill")
+"""Kinds that need the venue's account (``twistd gfws-sim --private``)."""
+_ALWAYS = 10**9  # token requests refused while refuse-tokens lasts
 _SYNTAX = re.compile(
     r"^(?P<kind>[a-z-]+)@(?P<at>[\d.]+)(\+(?P<duration>[\d.]+))?(/(?P<every>[\d.]+))?(#(?P<gate>\d+))?$"
 )
@@ -54,6 +66,8 @@ def parse_fault(text: str) -> Fault:
 def _begin_end(fault: Fault, gate: SimulatorService) -> tuple[Callable[[], Any], Callable[[], Any]]:
     venue = gate.venue
     kind = fault.kind
+    if kind in PRIVATE:
+        return _private(kind, venue.account)
 
     def set_drop(value: bool) -> None:
         gate.drop_acks = value
@@ -70,6 +84,25 @@ def _begin_end(fault: Fault, gate: SimulatorService) -> tuple[Callable[[], Any],
     }[kind]
 
 
+def _private(kind: str, account: SimAccount | None) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    if account is None:
+        raise ValueError(f"fault {kind}: the venue has no account (run with --private)")
+
+    def resend_latest() -> None:
+        if account.fills:
+            account.resend_fill(account.fills[-1]["exec_id"])
+
+    return {
+        "refuse-tokens": (lambda: account.refuse_tokens(_ALWAYS), lambda: account.refuse_tokens(0)),
+        "invalidate-sessions": (account.invalidate_sessions, lambda: None),
+        "expire-tokens": (account.expire_tokens, lambda: None),
+        "drop-private": (lambda: account.drop_after(0), lambda: None),
+        "skip-sequence": (account.skip_sequence, lambda: None),
+        "duplicate-execution": (lambda: account.duplicate_next(1), lambda: None),
+        "resend-fill": (resend_latest, lambda: None),
+    }[kind]
+
+
 class FaultSchedule:
     """Runs faults against gates; ``cancel()`` stops what is pending."""
 
@@ -77,6 +110,8 @@ class FaultSchedule:
         for fault in faults:
             if fault.gate >= len(gates):
                 raise ValueError(f"fault {fault.kind}: gate #{fault.gate} does not exist ({len(gates)} port(s))")
+            if fault.kind in PRIVATE and gates[fault.gate].venue.account is None:
+                raise ValueError(f"fault {fault.kind}: the venue has no account (run with --private)")
         self._clock = clock
         self._gates = gates
         self._faults = faults

@@ -50,12 +50,20 @@ class KrakenSimProtocol(WebSocketServerProtocol):
 
     def onOpen(self) -> None:
         gate = self.factory.gate
-        self.session = gate.venue.connect(self._send_frame, gate)
+        self.session = gate.venue.connect(self._send_frame, gate, self._drop)
 
     def _send_frame(self, payload: bytes) -> None:
         # Not ``_send``: Autobahn's own ``_send()`` drains its queue of chopped writes.
         if self.state == self.STATE_OPEN:  # not while closing or dropped
             self.sendMessage(payload, False)
+
+    def _drop(self) -> None:
+        """Cut this connection with no close frame (the account's drop fault).
+
+        Not aborted as ``close_all`` does: what was sent before the drop
+        (the fills before it) is flushed first, then the TCP connection ends.
+        """
+        self.dropConnection(abort=False)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if self.session is not None:

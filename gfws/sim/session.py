@@ -5,12 +5,14 @@ status on connect, one ack per symbol echoing ``req_id``, snapshot then
 updates, deletions first, no deletion for a level that merely fell out of
 the subscribed depth, heartbeats when idle, pong for ping.  The session's
 gate (the listening endpoint it came through) may be stalled, drop or delay
-acks: those are the faults tests inject.
+acks: those are the faults tests inject.  The private ``executions`` channel
+needs a token of the venue's account, which sends its messages; the session
+numbers them (``sequence``, per connection).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -22,6 +24,18 @@ from gfws.sim.wire import BOOK_DEPTHS, CHECKSUM_LEVELS, DATA_CHANNELS, rfc3339, 
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+INVALID_SESSION = "ESession:Invalid session"  # an unknown, expired or invalidated token
+MAX_RATE_COUNT = 125  # the executions ack's ``maxratecount``, as Kraken's
+
+
+class SessionAccount(Protocol):
+    """What a session uses of the venue's account (``SimAccount``)."""
+
+    def accepts(self, token: str) -> bool: ...
+
+    def subscribe(self, session: SimSession, snap_orders: bool, snap_trades: bool) -> None: ...
+
+    def forget(self, session: SimSession) -> None: ...
 
 
 class SessionVenue(Protocol):
@@ -32,6 +46,11 @@ class SessionVenue(Protocol):
     market: SimMarket
     refused_symbols: set[str]
     corrupt_checksums: set[str]
+
+    @property
+    def account(self) -> SessionAccount | None: ...
+
+    def disconnect(self, session: SimSession) -> None: ...
 
     def ticker(self, market: SymbolMarket) -> dict[str, Any]: ...
 
@@ -55,17 +74,26 @@ class SimSession:
     """One client connection's subscriptions and what it has been sent."""
 
     def __init__(
-        self, venue: SessionVenue, gate: GateFaults, send: Callable[[bytes], None], connection_id: int
+        self,
+        venue: SessionVenue,
+        gate: GateFaults,
+        send: Callable[[bytes], None],
+        connection_id: int,
+        drop: Callable[[], None] | None = None,
     ) -> None:
         self.venue = venue
         self.gate = gate
         self._send = send
+        self._drop = drop  # cuts the connection abruptly (the server's); None: only forget it
         self.connection_id = connection_id
         self.books: dict[str, _BookView] = {}
         self.tickers: dict[str, str] = {}  # symbol -> event_trigger
         self._bbo: dict[str, tuple[Any, ...]] = {}  # symbol -> best bid and ask last told (event_trigger "bbo")
         self.trades: set[str] = set()
         self.instrument = False
+        self.executions = False
+        self.executions_token: str | None = None
+        self.executions_sequence = 0
         self.last_sent = venue.clock.seconds()
         self.requests = 0
         self.closed = False
@@ -74,7 +102,7 @@ class SimSession:
 
     @property
     def subscribed(self) -> bool:
-        return bool(self.books or self.tickers or self.trades or self.instrument)
+        return bool(self.books or self.tickers or self.trades or self.instrument or self.executions)
 
     def send(self, message: dict[str, Any], ack: bool = False) -> None:
         gate = self.gate
@@ -88,6 +116,25 @@ class SimSession:
             faults.emit(message, self.last_sent, self._send)
             return
         self._send(_encode(message))
+
+    def deliver(self, payload: bytes) -> None:
+        """Send an encoded message as is (the private channels frame their own)."""
+        if self.gate.stalled is not None or self.closed:
+            return
+        self.last_sent = self.venue.clock.seconds()
+        self._send(payload)
+
+    def executions_message(self, kind: str, items: Sequence[bytes]) -> bytes:
+        """This connection's next executions message: ``items`` (encoded), numbered in turn."""
+        self.executions_sequence += 1
+        return b'{"channel":"executions","type":"%s","data":[%s],"sequence":%d}' % (
+            kind.encode(), b",".join(items), self.executions_sequence)
+
+    def drop(self) -> None:
+        """Cut this connection abruptly, with no close frame (as a crashing venue does)."""
+        if self._drop is not None and not self.closed:
+            self._drop()
+        self.venue.disconnect(self)
 
     # -- requests ---------------------------------------------------------
 
@@ -162,6 +209,8 @@ class SimSession:
         channel = params["channel"]
         if channel == "instrument":
             return self._instrument(method, req_id, time_in)
+        if channel == "executions":
+            return self._executions(method, params, req_id, time_in)
         if channel not in ("book", "ticker", "trade"):
             return self._refuse(method, f"EGeneral:Invalid arguments:channel {channel}", req_id, time_in)
         symbols = params.get("symbol")
@@ -236,6 +285,40 @@ class SimSession:
         self._succeed(method, result, req_id, time_in)
         if self.instrument:
             self.send({"channel": "instrument", "type": "snapshot", "data": self.venue.instruments()})
+
+    # -- private ----------------------------------------------------------
+
+    def _executions(self, method: str, params: dict[str, Any], req_id: Any, time_in: str) -> None:
+        """Executions need a token of the venue's account on subscribe and unsubscribe alike."""
+        token = params.get("token")
+        token = token if isinstance(token, str) else ""
+        snaps = {name: params.get(name, default) for name, default in (("snap_orders", True), ("snap_trades", False))}
+        bad = [name for name, value in snaps.items() if not isinstance(value, bool)]
+        if not token:
+            bad.insert(0, "token")
+        if bad:
+            return self._refuse_private(method, f"EGeneral:Invalid arguments:{bad[0]}", req_id, time_in)
+        account = self.venue.account
+        # Kraken keeps a live subscription whatever becomes of its token: leaving with it is allowed.
+        mine = method == "unsubscribe" and self.executions and token == self.executions_token
+        if account is None or not (mine or account.accepts(token)):
+            return self._refuse_private(method, INVALID_SESSION, req_id, time_in)
+        if method == "unsubscribe":
+            if not self.executions:
+                return self._refuse_private(method, "Subscription Not Found", req_id, time_in)
+            self.executions, self.executions_token = False, None
+            account.forget(self)
+            return self._succeed(method, {"channel": "executions"}, req_id, time_in)
+        # Subscribing again on the same connection is allowed: a fresh snapshot follows.
+        result = {"channel": "executions", "maxratecount": MAX_RATE_COUNT, **snaps}
+        self._succeed(method, result, req_id, time_in)
+        self.executions, self.executions_token = True, token
+        account.subscribe(self, snaps["snap_orders"], snaps["snap_trades"])
+
+    def _refuse_private(self, method: str, error: str, req_id: Any, time_in: str) -> None:
+        message = {"error": error, "method": method, "result": {"channel": "executions"}, "success": False,
+                   "req_id": req_id}
+        self.send(self._stamp(message, time_in), ack=True)
 
     # -- market data ------------------------------------------------------
 

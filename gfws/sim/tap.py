@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
+from twisted.logger import Logger
 from twisted.python import usage
 
+from gfws.sim.account import DEMO_KEY, SimAccount
 from gfws.sim.corruption import parse_message_faults
-from gfws.sim.faults import FaultSchedule, parse_fault
+from gfws.sim.faults import PRIVATE, FaultSchedule, parse_fault
 from gfws.sim.server import SimulatorService
+from gfws.sim.tokens import TOKEN_PATH, TokenService
 from gfws.sim.venue import SimVenue
 
 
@@ -18,7 +21,8 @@ class Options(usage.Options):
         "Run a local Kraken WebSocket v2 venue over a deterministic simulated "
         "market (BTC/USD, ETH/USD, SOL/EUR, ADA/USD, DOGE/USD). Point any "
         "Kraken v2 client at ws://HOST:PORT/v2. Several ports give several "
-        "endpoints (gates) onto the same market, each with its own faults."
+        "endpoints (gates) onto the same market, each with its own faults. "
+        "With --private, also an account's executions channel and its REST token endpoint."
     )
     optParameters: ClassVar[list[list[Any]]] = [
         ["port", "p", "8765", "TCP port(s) to listen on, comma-separated (0: any free port)."],
@@ -30,9 +34,12 @@ class Options(usage.Options):
          "Seeded faults on data messages, e.g. drop=0.01,duplicate=0.01,reorder=0.01,corrupt_checksum=0.01,"
          "stale_timestamp=0.01,malformed=0.01,oversized=0.001,invalid_utf8=0.001,seed=1."],
         ["msg-rate", None, 0.0, "Requests per second per connection before 'Exceeded msg rate' (0: no limit).", float],
+        ["token-port", None, 8766, "With --private: TCP port of the REST token endpoint (0: any free port).", int],
+        ["fill-interval", None, 1.0, "With --private: seconds between bursts of the account's fills.", float],
     ]
     optFlags: ClassVar[list[list[str | None]]] = [
         ["drop-acks", None, "Never answer subscribe/unsubscribe (the subscriptions still happen)."],
+        ["private", None, "Also be ws-auth: a demo account trading (executions channel) and its REST token endpoint."],
     ]
 
     def __init__(self) -> None:
@@ -42,7 +49,9 @@ class Options(usage.Options):
 
     def opt_fault(self, text: str) -> None:
         """A scheduled fault KIND@START[+DURATION][/EVERY][#GATE] (repeatable), e.g. stall@10+5.
-        Kinds: refuse, refuse-http, close, stall, stall-pings, drop-acks, maintenance, restart."""
+        Kinds: refuse, refuse-http, close, stall, stall-pings, drop-acks, maintenance, restart; with --private:
+        refuse-tokens, invalidate-sessions, expire-tokens, drop-private, skip-sequence, duplicate-execution,
+        resend-fill."""
         try:
             self["faults"].append(parse_fault(text))
         except ValueError as e:
@@ -66,7 +75,13 @@ class Options(usage.Options):
                 parse_message_faults(self["message-faults"])
             except ValueError as e:
                 raise usage.UsageError(f"--message-faults: {e}") from None
+        if not 0 <= self["token-port"] <= 65535:
+            raise usage.UsageError(f"--token-port: expected 0-65535, got {self['token-port']}")
+        if not self["fill-interval"] > 0:
+            raise usage.UsageError(f"--fill-interval: expected a number > 0, got {self['fill-interval']}")
         for fault in self["faults"]:
+            if fault.kind in PRIVATE and not self["private"]:
+                raise usage.UsageError(f"--fault {fault.kind}: needs --private")
             if fault.gate >= len(self["ports"]):
                 raise usage.UsageError(
                     f"--fault {fault.kind}: gate #{fault.gate} needs {fault.gate + 1} ports in --port"
@@ -89,6 +104,30 @@ class SimulatorRoot(MultiService):
         return super().stopService()
 
 
+class PrivateSide(Service):
+    """The demo account's bursts of fills, and where its tokens come from."""
+
+    log = Logger()
+
+    def __init__(self, account: SimAccount, tokens: TokenService, interval: float) -> None:
+        self.account = account
+        self.tokens = tokens
+        self.interval = interval
+
+    def startService(self) -> None:
+        super().startService()
+        self.account.start(self.interval)
+        self.log.info(
+            "private side: tokens at POST {url}{path} with API key {key!r} and the secret "
+            "gfws.sim.account.DEMO_SECRET (a public test key); executions on every gate",
+            url=self.tokens.url, path=TOKEN_PATH, key=DEMO_KEY,
+        )
+
+    def stopService(self) -> Any:
+        self.account.stop()
+        return super().stopService()
+
+
 def makeService(options: Options) -> MultiService:
     from twisted.internet import reactor
 
@@ -103,7 +142,12 @@ def makeService(options: Options) -> MultiService:
         if options["message-faults"]:
             gate.message_faults = parse_message_faults(options["message-faults"])
         gates.append(gate)
+    private: list[Service] = []
+    if options["private"]:
+        account = venue.account = SimAccount(reactor, seed=options["seed"])
+        tokens = TokenService(account, port=options["token-port"], interface=options["interface"])
+        private = [tokens, PrivateSide(account, tokens, options["fill-interval"])]
     root = SimulatorRoot(FaultSchedule(reactor, gates, options["faults"]))
-    for gate in gates:
-        gate.setServiceParent(root)
+    for service in [*gates, *private]:
+        service.setServiceParent(root)
     return root

@@ -1,10 +1,11 @@
-"""The simulated exchange: one market, its clock, every connected session."""
+"""The simulated exchange: one market, its clock, every connected session,
+and (for the private side) the account trading on it."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
@@ -14,6 +15,9 @@ from gfws.sim.gate import GateFaults
 from gfws.sim.market import SimMarket, SimTrade, SymbolMarket
 from gfws.sim.session import SimSession
 from gfws.sim.wire import rfc3339, wire_number
+
+if TYPE_CHECKING:
+    from gfws.sim.account import SimAccount
 
 __all__ = ["API_VERSION", "VERSION", "GateFaults", "SimVenue"]
 
@@ -51,6 +55,18 @@ class SimVenue:
         self._heartbeat_loop.clock = self.clock
         self.default_gate = GateFaults()
         self._gates = 0
+        self._account: SimAccount | None = None
+
+    @property
+    def account(self) -> SimAccount | None:
+        """The account behind the private ``executions`` channel (None: no private side)."""
+        return self._account
+
+    @account.setter
+    def account(self, account: SimAccount | None) -> None:
+        self._account = account
+        if account is not None:
+            account.market = self.market  # its orders trade near this market's prices
 
     def start(self) -> None:
         if not self._step_loop.running:
@@ -75,8 +91,11 @@ class SimVenue:
 
     # -- sessions ---------------------------------------------------------
 
-    def connect(self, send: Callable[[bytes], None], gate: GateFaults | None = None) -> SimSession:
-        session = SimSession(self, gate or self.default_gate, send, self._ids.getrandbits(64))
+    def connect(
+        self, send: Callable[[bytes], None], gate: GateFaults | None = None, drop: Callable[[], None] | None = None
+    ) -> SimSession:
+        """A new connection: ``send`` takes its outgoing frames, ``drop`` cuts it abruptly."""
+        session = SimSession(self, gate or self.default_gate, send, self._ids.getrandbits(64), drop)
         self.sessions.append(session)
         session.send({"channel": "status", "type": "update", "data": [self.status(session)]})
         return session
@@ -85,6 +104,8 @@ class SimVenue:
         session.closed = True
         if session in self.sessions:
             self.sessions.remove(session)
+        if self._account is not None:
+            self._account.forget(session)
 
     # -- the market -------------------------------------------------------
 

@@ -9,6 +9,7 @@ exact Decimals and wrong shapes are rejected in the same pass.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Literal
 
 import msgspec
@@ -19,6 +20,7 @@ from gfws.messages import (
     Ack,
     BookData,
     ChannelData,
+    ExecutionData,
     Heartbeat,
     Id,
     MessageError,
@@ -33,6 +35,7 @@ from gfws.venues.kraken import checksum
 from gfws.venues.kraken import options as _options
 from gfws.venues.kraken import symbols as _symbols
 from gfws.venues.kraken.symbols import ASSET_ALIASES, normalize_symbol
+from gfws.venues.kraken.token import Credentials, KrakenTokens
 
 __all__ = ["ASSET_ALIASES", "KrakenV2Dialect", "normalize_symbol"]
 
@@ -80,8 +83,11 @@ _DATA_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     "trade": msgspec.json.Decoder(list[TradeData]),
     "status": msgspec.json.Decoder(list[SystemStatus]),
     "instrument": msgspec.json.Decoder(_Instruments),
+    # Each execution decoded on its own: one malformed item is reported, never the others lost.
+    "executions": msgspec.json.Decoder(list[msgspec.Raw]),
 }
 _PAIR = msgspec.json.Decoder(PairInfo)
+_EXECUTION = msgspec.json.Decoder(ExecutionData)
 _encode = msgspec.json.encode
 
 
@@ -91,12 +97,28 @@ class KrakenV2Dialect:
 
     name = "kraken"
     channels = frozenset({"ticker", "trade", "book"})
+    private_channels = _options.PRIVATE_CHANNELS
     instrument_channel = "instrument"
     # What a configuration may set, and how symbols are spelled: the config
     # reader asks the dialect, so it knows no venue.
     channel_options = _options.CHANNEL_OPTIONS
     default_options = staticmethod(_options.default_options)
     normalize_symbol = staticmethod(_symbols.normalize_symbol)
+    auth_defaults = MappingProxyType({
+        "rest_url": "https://api.kraken.com", "api_key_env": "KRAKEN_API_KEY", "api_secret_env": "KRAKEN_API_SECRET",
+    })
+
+    @staticmethod
+    def credentials(key: str, secret: str) -> Credentials:
+        """The account's key and secret, checked (ValueError says what is wrong, never the value)."""
+        return Credentials(key, secret)
+
+    @staticmethod
+    def token_provider(credentials: Credentials, rest_url: str, timeout: float) -> KrakenTokens:
+        """Tokens for the account channels, from the venue's REST API (treq)."""
+        import treq
+
+        return KrakenTokens(credentials, treq, rest_url, timeout=timeout)
 
     def subscribe_request(
         self, channel: str, symbols: Sequence[str], options: Mapping[str, Any], req_id: int
@@ -183,7 +205,19 @@ class KrakenV2Dialect:
             raise MessageError("invalid_utf8", f"{channel} data: {e}", channel) from None
         if channel == "instrument":
             return self._instruments(data, snapshot, envelope, payload)
+        if channel == "executions":
+            return self._executions(data, snapshot, envelope, payload)
         return ChannelData(channel, snapshot, data, envelope.sequence, payload)
+
+    @staticmethod
+    def _executions(raws: list[msgspec.Raw], snapshot: bool, envelope: _Envelope, payload: bytes) -> ChannelData:
+        items, problems = [], []
+        for i, raw in enumerate(raws):
+            try:
+                items.append(_EXECUTION.decode(raw))
+            except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
+                problems.append(f"executions data[{i}]: {e}: {bytes(raw)[:200].decode('utf-8', 'replace')}")
+        return ChannelData("executions", snapshot, items, envelope.sequence, payload, tuple(problems))
 
     @staticmethod
     def _instruments(data: _Instruments, snapshot: bool, envelope: _Envelope, payload: bytes) -> ChannelData:

@@ -37,11 +37,19 @@ CHANNEL_OPTIONS: Mapping[str, Mapping[str, Check]] = MappingProxyType({
     "ticker": MappingProxyType({"snapshot": _boolean, "event_trigger": _event_trigger}),
     "trade": MappingProxyType({"snapshot": _boolean}),
     "book": MappingProxyType({"depth": _book_depth, "snapshot": _book_snapshot}),
+    "executions": MappingProxyType({
+        "snap_trades": _boolean, "snap_orders": _boolean, "order_status": _boolean, "ratecounter": _boolean,
+    }),
 })
+
+#: Channels of the account itself: a token in every request, a private endpoint, no symbols.
+PRIVATE_CHANNELS = frozenset({"executions"})
 
 #: Books are built from a snapshot, so one is always asked for.
 DEFAULT_OPTIONS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "book": MappingProxyType({"depth": 10, "snapshot": True}),
+    # Fills missed while away come back with every (re)subscribe: the ledger drops the known ones.
+    "executions": MappingProxyType({"snap_trades": True, "snap_orders": True}),
 })
 
 

@@ -21,6 +21,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from zope.interface import implementer
 
 from gfws.interfaces import ITokenProvider
+from gfws.messages import AuthenticationError
 
 TOKEN_PATH = "/0/private/GetWebSocketsToken"
 
@@ -45,7 +46,7 @@ class Nonces:
         return self._last
 
 
-class TokenError(Exception):
+class TokenError(AuthenticationError):
     """The venue refused to give a token; the message is the venue's own text (never a secret)."""
 
 
