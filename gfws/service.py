@@ -12,6 +12,7 @@ the selector who leads.  Nothing connects or opens a file before
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from datetime import UTC, datetime
 from typing import Any
 
 from twisted.application.service import MultiService, Service
@@ -42,6 +43,10 @@ from gfws.session.stats import EndpointStats
 from gfws.venues import dialect_for
 
 
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class FeedService(MultiService):
     log = Logger()
 
@@ -70,6 +75,7 @@ class FeedService(MultiService):
             on_leader=self._leader_changed,
             maintenance_delay=config.connection.maintenance_reconnect_delay,
         )
+        self._market_leader: FeedEndpoint | None = None
         self.account_pool: EndpointPool | None = None
         self.authenticator: Authenticator | None = None
         self.ledger: FillLedger | None = None
@@ -190,6 +196,9 @@ class FeedService(MultiService):
 
     def _leader_changed(self, new: FeedEndpoint, reason: str) -> None:
         now = self.reactor.seconds()
+        old, self._market_leader = self._market_leader, new
+        if old is not None and not self.pool.hot and not old.ready:
+            self._trade_coverage_gap(old, new, now)
         self._outlet.publish(
             Connection(venue=self.dialect.name, recv_ts=now, endpoint=new.name, state="leader",
                        url=new.config.url, reason=reason)
@@ -197,6 +206,22 @@ class FeedService(MultiService):
         # The consumer's books came from elsewhere (or nowhere): restate.
         handler = new.handler
         self.selector.lead(new.name, handler.restate(now) if handler is not None else ())
+
+    def _trade_coverage_gap(self, old: FeedEndpoint, new: FeedEndpoint, now: float) -> None:
+        """A failover (not a failback: the old leader is gone) with trades subscribed without a
+        snapshot: nothing can replay what happened in between, so say which span it is."""
+        symbols = sorted(symbol for s in self._market_subscriptions if s.channel == "trade"
+                         and not s.options.get("snapshot", False) for symbol in s.symbols)
+        if not symbols:
+            return
+        since = self.selector.last_trade.get(old.name, old.since)
+        self.reporter.report(
+            "coverage_gap",
+            f"no trade coverage from {_iso(since)} to {_iso(now)}: {old.name} stopped delivering and {new.name} "
+            "subscribed without a trade snapshot; trades in between are missing "
+            "(snapshot = true on the trade subscription has the venue replay its last 50)",
+            now, channel="trade", symbol=",".join(symbols), endpoint=new.name,
+        )
 
     def _account_leader_changed(self, new: FeedEndpoint, reason: str) -> None:
         """Fills pass from every private endpoint (the ledger makes them once): only said."""
@@ -271,6 +296,7 @@ class FeedService(MultiService):
             except Exception:
                 self.log.failure("stopping {child!r} failed", child=child)
         self.selector.leader = None
+        self._market_leader = None
         yield self._close_sinks(bound)
         if self.ledger is not None:
             self.ledger.close()

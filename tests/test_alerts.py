@@ -21,6 +21,8 @@ class Feed:
         self.endpoint = SimpleNamespace(name="a", losses=0, last_failure=None, handler=SimpleNamespace(books=books),
                                         breaker=SimpleNamespace(state="closed", trips=0))
         self.pool = SimpleNamespace(endpoints=[self.endpoint], leader=self.endpoint)
+        self.endpoints = [self.endpoint]
+        self.authenticator = None
         self.stats = {"a": EndpointStats()}
         self.reporter = SimpleNamespace(counts=Counter())
         self.dialect = SimpleNamespace(name="kraken")
@@ -116,4 +118,19 @@ def test_silence_and_an_unverified_book_fire_after_their_limits():
     feed.live.add("BTC/USD")
     run(clock, feed, 2)
     assert told(alerts)[-1] == ("book_unverified", "resolved") and len(alerts) == 4
+    rules.stop()
+
+
+def test_refused_credentials_fire_until_a_token_is_given_again():
+    clock, feed, alerts = Clock(), Feed(), []
+    feed.authenticator = SimpleNamespace(last_failure="EGeneral:Permission denied", failures=3)
+    rules = AlertRules(feed, AlertsConfig(), clock, alerts.append)
+    rules.start()
+    clock.advance(1)
+    clock.advance(1)
+    assert [(a.name, a.state) for a in alerts] == [("authentication", "firing")]
+    assert "EGeneral:Permission denied" in alerts[0].detail
+    feed.authenticator.last_failure = None
+    clock.advance(1)
+    assert [(a.name, a.state) for a in alerts][-1] == ("authentication", "resolved")
     rules.stop()

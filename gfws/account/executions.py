@@ -69,10 +69,11 @@ class ExecutionsHandler:
             self._reject("fill_refused" if "exec_id" in problem else "schema", problem, recv_ts, None, self.channel)
         fills = known = 0
         oldest: str | None = None
-        in_snapshot: set[str] = set()
+        listed: set[str] = set()  # orders a snapshot lists as open (its fills name closed ones too)
+        filled: set[str] = set()
         for item in message.items:
-            in_snapshot.add(item.order_id)
             if item.exec_type == "trade":
+                filled.add(item.order_id)
                 fill = self._fill(item, message.snapshot, recv_ts)
                 if fill is None:
                     continue
@@ -85,15 +86,17 @@ class ExecutionsHandler:
                     self.ledger.record(fill)
                 if oldest is None or fill.ts < oldest:
                     oldest = fill.ts
+            else:
+                listed.add(item.order_id)
             if not _order_values_ok(item, self._reject, recv_ts):
                 continue
             order = self.orders.update(item, self._venue, recv_ts)
             if order is not None:
                 self._publish(order)
         if message.snapshot:
-            self._after_snapshot(in_snapshot, fills, known, oldest, recv_ts)
+            self._after_snapshot(listed, filled, fills, known, oldest, recv_ts)
 
-    def _after_snapshot(self, in_snapshot: set[str], fills: int, known: int, oldest: str | None,
+    def _after_snapshot(self, listed: set[str], filled: set[str], fills: int, known: int, oldest: str | None,
                         recv_ts: float) -> None:
         if fills >= SNAPSHOT_FILLS and known == 0 and len(self.ledger) > fills:
             # A full window of fills, none seen before: the outage was longer than the window.
@@ -104,7 +107,10 @@ class ExecutionsHandler:
                 recv_ts, None, self.channel,
             )
         before, self._open_before = self._open_before, None
-        for order_id in sorted((before or set()) - in_snapshot):
+        if before is None:  # no snapshot of open orders was asked for: absence says nothing
+            return
+        # Open before we asked, or known only from the snapshot's fills (it lived while we were away).
+        for order_id in sorted((before | filled) - listed):
             state = self.orders.get(order_id)
             if state is not None and state["status"] not in TERMINAL:
                 order = self.orders.close_unseen(order_id, self._venue, recv_ts)

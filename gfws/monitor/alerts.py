@@ -36,7 +36,7 @@ class _Reading:
 
     def __init__(self, feed: Any, at: float) -> None:
         self.at = at
-        self.losses = {e.name: e.losses for e in feed.pool.endpoints}
+        self.losses = {e.name: e.losses for e in feed.endpoints}
         self.received = sum(s.received for s in feed.stats.values())
         self.problems = sum(feed.reporter.counts.values())
         self.buckets = [sum(counts) for counts in zip(*(s.counts for s in feed.stats.values()), strict=True)]
@@ -87,6 +87,7 @@ class AlertRules:
         self._rates(reading, holding)
         self._staleness(now, holding)
         self._books(now, holding)
+        self._authentication(holding)
         for key, detail in holding.items():
             if key not in self._firing:
                 self._firing[key] = detail
@@ -108,7 +109,7 @@ class AlertRules:
     def _connections(self, reading: _Reading, holding: dict[tuple[str, str | None], str]) -> None:
         config = self._config
         start = self._before(config.connection_window)
-        for endpoint in self._feed.pool.endpoints:
+        for endpoint in self._feed.endpoints:
             failed = reading.losses[endpoint.name] - start.losses.get(endpoint.name, 0)
             if failed > config.connection_failures:
                 holding["connection_failures", endpoint.name] = (
@@ -162,6 +163,13 @@ class AlertRules:
                 since = self._unverified_since.setdefault(symbol, now)
                 if now - since >= self._config.unverified_after:
                     holding["book_unverified", symbol] = f"book {symbol} not verified for {now - since:.0f}s"
+
+    def _authentication(self, holding: dict[tuple[str, str | None], str]) -> None:
+        """The venue refuses the account's credentials: no fill can arrive until that is mended."""
+        authenticator = self._feed.authenticator
+        if authenticator is not None and authenticator.last_failure is not None:
+            holding["authentication", None] = (f"token refused {authenticator.failures} time(s); "
+                                               f"last: {authenticator.last_failure}")
 
     def _tell(self, key: tuple[str, str | None], state: str, detail: str) -> None:
         name, subject = key

@@ -53,12 +53,13 @@ class FeedCollector(Collector):
         processing = HistogramMetricFamily("gfws_processing_seconds",
                                            "Parse-to-publish time of one frame (one in 16 sampled)",
                                            labels=["endpoint"])
-        for endpoint in pool.endpoints:
+        leaders = {pool.leader, feed.account_pool.leader if feed.account_pool is not None else None}
+        for endpoint in feed.endpoints:
             name = endpoint.name
             stats = feed.stats[name]
             received.add_metric([name], stats.received)
             up.add_metric([name], 1.0 if endpoint.state == "active" else 0.0)
-            leader.add_metric([name], 1.0 if endpoint is pool.leader else 0.0)
+            leader.add_metric([name], 1.0 if endpoint in leaders else 0.0)
             ready.add_metric([name], 1.0 if endpoint.ready else 0.0)
             reconnects.add_metric([name], endpoint.losses)
             attempts.add_metric([name], endpoint.attempts)
@@ -96,6 +97,22 @@ class FeedCollector(Collector):
             sink_queued.add_metric([repr(sink)], getattr(sink, "queued", 0))
         yield sink_dropped
         yield sink_queued
+        yield from _account(feed)
+
+
+def _account(feed: Any) -> Iterator[Any]:
+    """Tokens asked and refused, fills offered again (and not published)."""
+    authenticator = feed.authenticator
+    if authenticator is not None:
+        yield CounterMetricFamily("gfws_token_requests", "Tokens asked for (one per private connection)",
+                                  value=authenticator.requests)
+        yield CounterMetricFamily("gfws_token_failures", "Token requests refused or failed",
+                                  value=authenticator.failures)
+    ledger = feed.ledger
+    if ledger is not None:
+        yield CounterMetricFamily("gfws_fill_repeats", "Fills brought again (snapshot, other endpoint, resend): "
+                                  "not published", value=ledger.repeats)
+        yield GaugeMetricFamily("gfws_ledger_fills", "Fills the ledger remembers", value=len(ledger))
 
 
 def registry_for(feed: Any) -> CollectorRegistry:

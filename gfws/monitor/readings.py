@@ -23,8 +23,16 @@ def health(feed: Any) -> dict[str, Any]:
     reasons: list[str] = []
     pool = feed.pool
     leader = pool.leader
+    account = feed.account_pool
+    if account is not None and pool.running and not any(e.ready for e in account.endpoints):
+        states = "; ".join(f"{e.name} {e.state}" for e in account.endpoints)
+        refused = feed.authenticator.last_failure if feed.authenticator is not None else None
+        reasons.append(f"no private endpoint carries the account: {states}"
+                       + (f" (token refused: {refused})" if refused else ""))
     if not pool.running:
         reasons.append("the feed is stopped")
+    elif not pool.endpoints:
+        pass  # an account-only feed
     elif leader is None:
         reasons.append("no endpoint carries the feed: " + "; ".join(f"{e.name} {e.state}" for e in pool.endpoints))
     else:
@@ -82,6 +90,22 @@ def process() -> dict[str, Any]:
     return {"rss_mib": round(rss / 2**20, 1), "cpu_seconds": round(times.user + times.system, 2), "pid": os.getpid()}
 
 
+def _account(feed: Any) -> dict[str, Any] | None:
+    """Private endpoints, tokens and the ledger (never a credential)."""
+    if feed.account_pool is None:
+        return None
+    authenticator, ledger, leader = feed.authenticator, feed.ledger, feed.account_pool.leader
+    return {
+        "leader": leader.name if leader is not None else None,
+        "endpoints": [e.name for e in feed.account_pool.endpoints],
+        "tokens": {"requests": authenticator.requests, "failures": authenticator.failures,
+                   "last_failure": authenticator.last_failure, "last_token_at": authenticator.last_token_at},
+        "ledger": None if ledger is None else {"path": ledger.path, "fills": len(ledger), "recorded": ledger.recorded,
+                                               "repeats": ledger.repeats},
+        "orders": {"open": len(feed.orders.open), "closed": len(feed.orders.closed), "stale": feed.orders.stale},
+    }
+
+
 def diagnostics(feed: Any) -> dict[str, Any]:
     pool, leader = feed.pool, feed.pool.leader
     handler = leader.handler if leader is not None else None
@@ -105,7 +129,8 @@ def diagnostics(feed: Any) -> dict[str, Any]:
         "total_endpoints": len(pool.endpoints),
         "active_connections": sum(1 for e in pool.endpoints if e.state == "active"),
         "leader_switches": pool.switches,
-        "endpoints": [endpoint_reading(e, feed.stats[e.name], leader) for e in pool.endpoints],
+        "endpoints": [endpoint_reading(e, feed.stats[e.name], leader) for e in feed.endpoints],
+        "account": _account(feed),
         "budget": {"attempts": budget.attempts, "window": budget.window, "used": budget.used, "wait": budget.wait()},
         "subscriptions": subscriptions,
         "books": books,

@@ -115,10 +115,15 @@ class KrakenV2Dialect:
 
     @staticmethod
     def token_provider(credentials: Credentials, rest_url: str, timeout: float) -> KrakenTokens:
-        """Tokens for the account channels, from the venue's REST API (treq)."""
-        import treq
+        """Tokens for the account channels, from the venue's REST API (treq).
 
-        return KrakenTokens(credentials, treq, rest_url, timeout=timeout)
+        One request per connect: no connection is kept open between them."""
+        from treq.client import HTTPClient
+        from twisted.internet import reactor
+        from twisted.web.client import Agent, HTTPConnectionPool
+
+        agent = Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))
+        return KrakenTokens(credentials, HTTPClient(agent), rest_url, timeout=timeout)
 
     def subscribe_request(
         self, channel: str, symbols: Sequence[str], options: Mapping[str, Any], req_id: int
