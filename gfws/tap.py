@@ -23,9 +23,10 @@ from twisted.logger import jsonFileLogObserver
 from twisted.python import usage
 
 from gfws import __version__
-from gfws.config import ConfigError, EndpointConfig, FeedConfig, load_config
+from gfws.config import ConfigError, Credentials, EndpointConfig, FeedConfig, SubscriptionConfig, load_config
 from gfws.service import FeedService
-from gfws.sim import SimulatorService, SimVenue
+from gfws.sim import DEMO_KEY, DEMO_SECRET, SimAccount, SimulatorService, SimVenue, TokenService
+from gfws.venues import dialect_for
 
 
 def demo_config_path() -> str:
@@ -45,6 +46,8 @@ class Options(usage.Options):
     ]
     optFlags: ClassVar[list[list[str | None]]] = [
         ["check", None, "Check the configuration (and the files it names) and exit, connecting to nothing."],
+        ["private", None, "The demo with a simulated account: its fills and orders too (the simulator's "
+                          "public test key; nothing leaves this machine)."],
     ]
 
     feed_config: FeedConfig
@@ -60,6 +63,8 @@ class Options(usage.Options):
             self.feed_config = load_config(path)
         except ConfigError as e:
             fail(str(e))
+        if self["private"]:
+            self.feed_config = _with_account(self.feed_config)
         if self["check"]:
             _refuse_what_cannot_work(self, self.feed_config)  # the ports and the daemon mode too
             print(f"{path}: OK", file=sys.stderr)
@@ -70,6 +75,19 @@ def fail(problem: str) -> NoReturn:
     """A start-up problem: one line on standard error, exit status 1, no traceback."""
     print(f"gfws: {problem}", file=sys.stderr)
     raise SystemExit(1)
+
+
+def _with_account(config: FeedConfig) -> FeedConfig:
+    """The demo's config with the simulated account and an executions subscription."""
+    if config.simulator is None or config.endpoints:
+        fail(f"{config.source}: --private runs the demo's simulated account; a config with endpoints "
+             "names its own private endpoint and [auth] (docs/account.md)")
+    subscriptions = config.subscriptions
+    if not any(s.channel == "executions" for s in subscriptions):
+        options = dialect_for(config.venue).default_options("executions")
+        subscriptions = (*subscriptions, SubscriptionConfig("executions", (), options))
+    simulator = msgspec.structs.replace(config.simulator, private=True)
+    return msgspec.structs.replace(config, simulator=simulator, subscriptions=subscriptions)
 
 
 class DemoService(MultiService):
@@ -87,12 +105,26 @@ class DemoService(MultiService):
         venue = SimVenue(clock=reactor, interval=sim.interval, seed=sim.seed)
         self.simulator = SimulatorService(venue, port=sim.port, reactor=reactor)
         self.simulator.setServiceParent(self)
+        self.account: SimAccount | None = None
+        self.tokens: TokenService | None = None
+        if sim.private:
+            self.account = SimAccount(reactor, seed=sim.seed)
+            venue.account = self.account
+            self.tokens = TokenService(self.account, port=0, reactor=reactor)
+            self.tokens.setServiceParent(self)
         self.feed: FeedService | None = None
 
     def startService(self) -> None:
         super().startService()  # the simulator listens now
-        endpoint = EndpointConfig(name="simulator", url=self.simulator.url)
-        config = msgspec.structs.replace(self._config, endpoints=(endpoint,), simulator=None)
+        endpoints = [EndpointConfig(name="simulator", url=self.simulator.url)]
+        credentials = None
+        if self.account is not None and self.tokens is not None:
+            self.account.start(self._config.simulator.fill_interval)  # type: ignore[union-attr]
+            endpoints.append(EndpointConfig(name="simulator-auth", url=self.simulator.url, private=True))
+            secrets = dialect_for(self._config.venue).credentials(DEMO_KEY, DEMO_SECRET)
+            credentials = Credentials(rest_url=self.tokens.url, secrets=secrets, source="the simulator's test key")
+        config = msgspec.structs.replace(self._config, endpoints=tuple(endpoints), simulator=None,
+                                         credentials=credentials)
         self.feed = FeedService(config, self._reactor)
         self.feed.stop_reactor_when_a_sink_closes = True
         self.feed.setServiceParent(self)  # its monitor logs the dashboard's address (standard error)
@@ -100,6 +132,8 @@ class DemoService(MultiService):
     @inlineCallbacks
     def stopService(self) -> Generator[Deferred[Any], Any, None]:
         Service.stopService(self)
+        if self.account is not None:
+            self.account.stop()
         for child in reversed(list(self)):
             yield maybeDeferred(child.stopService)
 

@@ -304,3 +304,40 @@ def test_a_config_can_be_copied_with_changes(tmp_path):
 def test_liveness_channel_timeouts(tmp_path):
     config = load_config(write(tmp_path, VALID + "[liveness]\nbook = 60\n"))
     assert config.liveness.channel_timeouts == {"book": 60.0, "ticker": 0.0, "trade": 0.0}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('[[endpoints]]\nurl = "wss://ws.kraken.com/v2"\n[[subscriptions]]\nchannel = "executions"\n',
+     "subscriptions[0].channel: expected an [[endpoints]] table with private = true to carry executions"),
+    ('[[endpoints]]\nurl = "wss://ws-auth.kraken.com/v2"\nprivate = true\n'
+     '[[subscriptions]]\nchannel = "trade"\nsymbols = ["BTC/USD"]\n',
+     "subscriptions[0].channel: expected an [[endpoints]] table without private = true to carry market data"),
+    ('[[endpoints]]\nurl = "wss://ws-auth.kraken.com/v2"\nprivate = true\n[[endpoints]]\nurl = "wss://ws.kraken.com/v2"\n'
+     '[[subscriptions]]\nchannel = "trade"\nsymbols = ["BTC/USD"]\n',
+     "endpoints[0].private: expected a [[subscriptions]] table with channel one of ['executions']"),
+    ('[[endpoints]]\nurl = "wss://ws-auth.kraken.com/v2"\nprivate = true\n'
+     '[[subscriptions]]\nchannel = "executions"\nsymbols = ["BTC/USD"]\n',
+     "subscriptions[0].symbols: expected no symbols (the executions channel is the whole account)"),
+    ('[[endpoints]]\nurl = "wss://ws-auth.kraken.com/v2"\nprivate = true\n'
+     '[[subscriptions]]\nchannel = "executions"\nsnap_trades = 1\n',
+     "subscriptions[0].snap_trades: expected true or false"),
+])
+def test_account_channels_and_private_endpoints_go_together(tmp_path, monkeypatch, text, expected):
+    monkeypatch.setenv("KRAKEN_API_KEY", "key")
+    monkeypatch.setenv("KRAKEN_API_SECRET", "c2VjcmV0")
+    assert expected in error_for(tmp_path, '[venue]\nname = "kraken"\n' + text)
+
+
+def test_an_account_feed_has_its_credentials_and_ledger_path_relative_to_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("KRAKEN_API_KEY", "key")
+    (tmp_path / "secret.txt").write_text("c2VjcmV0\n")
+    path = tmp_path / "feed.toml"
+    path.write_text('[venue]\nname = "kraken"\n[[endpoints]]\nurl = "wss://ws-auth.kraken.com/v2"\nprivate = true\n'
+                    '[[subscriptions]]\nchannel = "executions"\n[auth]\napi_secret_file = "secret.txt"\n'
+                    '[account]\nledger = "fills.sqlite"\n')
+    config = load_config(str(path))
+    assert config.credentials.rest_url == "https://api.kraken.com"
+    assert config.credentials.source == f"key environment variable KRAKEN_API_KEY, secret file {tmp_path}/secret.txt"
+    assert config.account.ledger == str(tmp_path / "fills.sqlite")
+    assert dict(config.subscriptions[0].options) == {"snap_trades": True, "snap_orders": True}
+    assert "c2VjcmV0" not in repr(config)

@@ -176,3 +176,36 @@ def test_the_readme_python_block_runs_as_written(tmp_path):
         venue.send_signal(signal.SIGTERM)
         venue.wait(timeout=30)
     assert program.returncode in (0, -signal.SIGTERM)
+
+
+def test_the_private_demo_prints_fills_and_orders_with_the_market_data(tmp_path):
+    process = subprocess.Popen([TWISTD, "-n", "--pidfile=", "gfws", "--private"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    started, seen, buffer = time.monotonic(), set(), b""
+    try:
+        while not {"fill", "order", "book"} <= seen and time.monotonic() - started < 60:
+            ready, _, _ = select.select([process.stdout], [], [], 1.0)
+            if not ready:
+                assert process.poll() is None, process.stderr.read().decode()
+                continue
+            chunk = os.read(process.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            seen.update(json.loads(line)["type"] for line in lines if line.startswith(b"{"))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert {"fill", "order", "book"} <= seen, f"seen only {seen}: {err.decode()[-2000:]}"
+    from gfws.sim import DEMO_SECRET
+    assert DEMO_SECRET.encode() not in err
+
+
+def test_private_with_a_config_of_endpoints_is_one_line(tmp_path):
+    config = tmp_path / "feed.toml"
+    config.write_text('[venue]\nname = "kraken"\n[[endpoints]]\nurl = "wss://ws.kraken.com/v2"\n'
+                      '[[subscriptions]]\nchannel = "trade"\nsymbols = ["BTC/USD"]\n')
+    result = run(["-n", "--pidfile=", "gfws", "--config", str(config), "--private"], tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "--private runs the demo's simulated account" in result.stderr

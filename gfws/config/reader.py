@@ -145,6 +145,8 @@ def _check_private(endpoints: Sequence[EndpointConfig], subscriptions: Sequence[
     """Account channels go to private endpoints, market data to the others: each side needs its endpoint."""
     private = dialect.private_channels
     for i, sub in enumerate(subscriptions):
+        if sub.channel in private and simulator and not endpoints:
+            continue  # the demo: [simulator] private = true is checked by whoever runs it
         if sub.channel in private and not any(e.private for e in endpoints):
             raise problem(source, f"subscriptions[{i}].channel",
                           f"an [[endpoints]] table with private = true to carry {sub.channel}", sub.channel)

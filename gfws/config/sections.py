@@ -171,6 +171,8 @@ class SimulatorConfig(Section, frozen=True, kw_only=True):
     port: Annotated[int, expect("a port number 0-65535 (0: any free port)", ge=0, le=65535)] = 0
     seed: int = 1
     interval: Positive = 0.05
+    private: bool = False  # a simulated account too: its fills and orders on the executions channel
+    fill_interval: Positive = 1.0  # seconds between the account's bursts of fills
 
 
 class AlertsConfig(Section, frozen=True, kw_only=True):
