@@ -69,3 +69,27 @@ def test_a_failover_without_trade_snapshots_names_the_span_with_no_coverage(gate
     finally:
         primary.accept_connections()
         yield feed.stopService()
+
+
+def test_a_failback_loses_no_trade_that_straddles_the_switch():
+    from decimal import Decimal
+
+    from gfws.publish.selector import Selector
+
+    published = []
+    selector = Selector(published.append, hot=False)
+    old, new = selector.outlet("backup"), selector.outlet("primary")
+    selector.lead("backup")
+
+    def trade(i):
+        return Trade(venue="kraken", recv_ts=float(i), symbol="BTC/USD", trade_id=i, side="buy",
+                     price=Decimal("1.0"), qty=Decimal("1"), ord_type="limit")
+
+    old.publish(trade(1))
+    new.publish(trade(2))  # the better endpoint, subscribed before the switch, gets trade 2 first
+    selector.lead("primary")
+    old.publish(trade(2))  # the old leader, still leaving, brings it again: once is enough
+    old.publish(trade(3))  # and one the new leader has not brought yet: kept
+    new.publish(trade(3))
+    new.publish(trade(4))
+    assert [e.trade_id for e in published] == [1, 2, 3, 4]
