@@ -24,6 +24,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -142,7 +143,7 @@ def receive_only(url: str, n: int) -> dict[str, Any]:
     return {"rate": n / (state["last"] - state["first"]), "rss": peak_rss_mib()}
 
 
-def pipeline(url: str, n: int, monitored: bool = True) -> dict[str, Any]:
+def pipeline(url: str, n: int, monitored: bool = True, recorded: bool = False) -> dict[str, Any]:
     from twisted.internet import reactor
 
     from gfws.config import parse_config
@@ -155,6 +156,7 @@ def pipeline(url: str, n: int, monitored: bool = True) -> dict[str, Any]:
         "subscriptions": [{"channel": "book", "symbols": SYMBOLS, "depth": 10},
                           {"channel": "trade", "symbols": SYMBOLS}],
         "liveness": {"data_timeout": 60.0},
+        **({"recorder": {"path": tempfile.mkdtemp(prefix="gfws-bench-")}} if recorded else {}),
     }, "<benchmark>")
     feed = FeedService(config)
     timings: list[float] = []
@@ -211,7 +213,8 @@ def main(n: int) -> None:
     try:
         port = int(server.stdout.readline())  # after recording: the blast is pre-encoded
         url = f"ws://127.0.0.1:{port}/v2"
-        runs: dict[str, list[dict[str, Any]]] = {"receive-only": [], "pipeline": [], "pipeline-unmonitored": []}
+        runs: dict[str, list[dict[str, Any]]] = {"receive-only": [], "pipeline": [], "pipeline-unmonitored": [],
+                                                 "pipeline-recorded": []}
         for _ in range(2):  # interleaved, best of two each: the machine is shared and noisy
             for mode in runs:
                 runs[mode].append(client(mode, url, n))
@@ -228,15 +231,21 @@ def main(n: int) -> None:
     print(f"  events published: {full['events']}; integrity problems: {full['integrity'] or 'none'}")
     cost = 1 - full["rate"] / bare["rate"]
     print(f"  monitoring's own statistics off: {bare['rate']:9.0f} msg/s; they cost {cost:.1%} (target <= 5%)")
+    recorded = max(runs["pipeline-recorded"], key=lambda r: r["rate"])
+    print(f"  recording every frame on:        {recorded['rate']:9.0f} msg/s; it costs "
+          f"{1 - recorded['rate'] / full['rate']:.1%} (target <= 10%)")
 
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(HERE))
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         serve(int(sys.argv[2]))
-    elif len(sys.argv) > 1 and sys.argv[1] in ("receive-only", "pipeline", "pipeline-unmonitored"):
+    elif len(sys.argv) > 1 and sys.argv[1] in ("receive-only", "pipeline", "pipeline-unmonitored", "pipeline-recorded"):
         mode, url, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-        result = receive_only(url, count) if mode == "receive-only" else pipeline(url, count, mode == "pipeline")
+        if mode == "receive-only":
+            result = receive_only(url, count)
+        else:
+            result = pipeline(url, count, mode != "pipeline-unmonitored", mode == "pipeline-recorded")
         print(json.dumps(result))
     else:
         main(int(sys.argv[1]) if len(sys.argv) > 1 else 200_000)

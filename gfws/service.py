@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from twisted.application.service import MultiService, Service
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
 from twisted.logger import Logger
 
@@ -37,6 +37,7 @@ from gfws.monitor.readings import diagnostics, health
 from gfws.monitor.web import MonitorServer, site
 from gfws.publish import JsonlSink, Publisher
 from gfws.publish.selector import Selector
+from gfws.recording import RecordedConnection, Recorder
 from gfws.session import FeedSession
 from gfws.session.auth import Authenticator
 from gfws.session.stats import EndpointStats
@@ -76,6 +77,7 @@ class FeedService(MultiService):
             maintenance_delay=config.connection.maintenance_reconnect_delay,
         )
         self._market_leader: FeedEndpoint | None = None
+        self.recorder: Recorder | None = None
         self.account_pool: EndpointPool | None = None
         self.authenticator: Authenticator | None = None
         self.ledger: FillLedger | None = None
@@ -175,7 +177,7 @@ class FeedService(MultiService):
         subscriptions = self._account_subscriptions if private else self._market_subscriptions
 
         def new_session(endpoint: str) -> IConnectionHandler:
-            return FeedSession(
+            session = FeedSession(
                 self.dialect,
                 subscriptions,
                 publish,
@@ -191,6 +193,9 @@ class FeedService(MultiService):
                 ledger=self.ledger,
                 orders=self.orders,
             )
+            if self.recorder is not None:
+                return RecordedConnection(session, self.recorder, endpoint, self.reactor)
+            return session
 
         return new_session
 
@@ -254,6 +259,9 @@ class FeedService(MultiService):
         if self._account_subscriptions and (self.ledger is None or account.ledger is not None):
             # A file is opened at start and released at stop; one in memory lives as long as the feed.
             self.ledger = FillLedger(account.ledger, account.keep)
+        recording = self.config.recorder
+        if recording is not None and self.recorder is None:
+            self.recorder = Recorder(recording.path, int(recording.rotate_mb * 2**20), recording.rotate_minutes * 60)
         for sink in self.config.sinks:
             self.publisher.add_sink(
                 JsonlSink(sink.path, self.reactor, report=self._sink_report, on_closed=self._sink_closed)
@@ -300,6 +308,9 @@ class FeedService(MultiService):
         yield self._close_sinks(bound)
         if self.ledger is not None:
             self.ledger.close()
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            yield threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), recorder.close, bound)
         self._stopping = None
 
     def _close_sinks(self, bound: float) -> Deferred[None]:

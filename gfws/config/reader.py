@@ -25,6 +25,7 @@ from gfws.config.sections import (
     Credentials,
     EndpointConfig,
     FeedConfig,
+    RecorderConfig,
     Section,
     Settings,
     SinkConfig,
@@ -125,10 +126,12 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
     if any(e.private for e in endpoints):
         credentials = _credentials(document.auth or AuthConfig(), dialect, base_dir, source)
     account = _account(document.account, base_dir, source)
+    recorder = _recorder(document.recorder, base_dir, source)
     sinks = tuple(_sink(sink, f"sinks[{i}]", base_dir, source) for i, sink in enumerate(document.sinks))
     _check_connection(document.connection, source)
     settings = {name: getattr(document, name) for name in Settings.__struct_fields__}
     settings["account"] = account
+    settings["recorder"] = recorder
     return FeedConfig(
         source=source,
         venue=document.venue.name,
@@ -217,6 +220,19 @@ def _secret(auth: AuthConfig, name: str, base_dir: str, source: str) -> tuple[st
     if not value:
         raise ConfigError(f"{source}: auth.{name}: the {where} is empty")
     return value, where
+
+
+def _recorder(recorder: RecorderConfig | None, base_dir: str, source: str) -> RecorderConfig | None:
+    """The recording folder relative to the config file; it, or its parent, must be writable."""
+    if recorder is None:
+        return None
+    path = os.path.join(base_dir, recorder.path)
+    existing = path if os.path.exists(path) else os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(existing):
+        raise problem(source, "recorder.path", "a folder (or a new one in an existing folder)", recorder.path)
+    if not os.access(existing, os.W_OK):
+        raise problem(source, "recorder.path", "a folder gfws may write (permission denied)", recorder.path)
+    return msgspec.structs.replace(recorder, path=path)
 
 
 def _account(account: AccountConfig, base_dir: str, source: str) -> AccountConfig:

@@ -189,6 +189,14 @@ class AlertsConfig(Section, frozen=True, kw_only=True):
     check_interval: Positive = 1.0
 
 
+class RecorderConfig(Section, frozen=True, kw_only=True):
+    """Record every raw frame received (``[recorder]``), for replay: ``twistd gfws-sim --replay``."""
+
+    path: Annotated[str, expect("a folder for the recording files (created if missing)")] = "recordings"
+    rotate_mb: Annotated[float, expect("megabytes > 0 (of uncompressed frames per file)", gt=0)] = 256.0
+    rotate_minutes: Annotated[float, expect("minutes > 0 per file", gt=0)] = 60.0
+
+
 class MonitorConfig(Section, frozen=True, kw_only=True):
     """The monitoring web server: /metrics (Prometheus), /health, /diagnostics.  No table: no server."""
 
@@ -202,6 +210,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     connection: ConnectionConfig = msgspec.field(default_factory=ConnectionConfig)
     simulator: SimulatorConfig | None = None
     monitor: MonitorConfig | None = None
+    recorder: RecorderConfig | None = None
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     pool: PoolConfig = msgspec.field(default_factory=PoolConfig)
     breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)

@@ -11,6 +11,7 @@ from twisted.python import usage
 from gfws.sim.account import DEMO_KEY, SimAccount
 from gfws.sim.corruption import parse_message_faults
 from gfws.sim.faults import PRIVATE, FaultSchedule, parse_fault
+from gfws.sim.replay import ReplayService, load
 from gfws.sim.server import SimulatorService
 from gfws.sim.tokens import TOKEN_PATH, TokenService
 from gfws.sim.venue import SimVenue
@@ -36,6 +37,10 @@ class Options(usage.Options):
         ["msg-rate", None, 0.0, "Requests per second per connection before 'Exceeded msg rate' (0: no limit).", float],
         ["token-port", None, 8766, "With --private: TCP port of the REST token endpoint (0: any free port).", int],
         ["fill-interval", None, 1.0, "With --private: seconds between bursts of the account's fills.", float],
+        ["replay", None, None, "Serve a recording (a file or folder written by gfws's [recorder]) instead of the "
+                               "simulated market: each connection gets the next recorded one."],
+        ["speed", None, "1", "With --replay: the recorded pace times X, or 'max' for as fast as possible."],
+        ["endpoint", None, None, "With --replay: whose connections to serve (default: the first recorded)."],
     ]
     optFlags: ClassVar[list[list[str | None]]] = [
         ["drop-acks", None, "Never answer subscribe/unsubscribe (the subscriptions still happen)."],
@@ -75,6 +80,22 @@ class Options(usage.Options):
                 parse_message_faults(self["message-faults"])
             except ValueError as e:
                 raise usage.UsageError(f"--message-faults: {e}") from None
+        if self["speed"] == "max":
+            self["speed"] = None
+        else:
+            try:
+                self["speed"] = float(self["speed"])
+            except ValueError:
+                raise usage.UsageError(f"--speed: expected a number > 0 or 'max', got {self['speed']!r}") from None
+            if not self["speed"] > 0:
+                raise usage.UsageError(f"--speed: expected a number > 0 or 'max', got {self['speed']}")
+        if self["replay"] is not None:
+            try:
+                self["recording"] = load(self["replay"], self["endpoint"])
+            except (OSError, ValueError, KeyError) as e:
+                raise usage.UsageError(f"--replay: {self['replay']}: cannot read the recording: {e}") from None
+            if not self["recording"]:
+                raise usage.UsageError(f"--replay: {self['replay']}: no connection of endpoint {self['endpoint']}")
         if not 0 <= self["token-port"] <= 65535:
             raise usage.UsageError(f"--token-port: expected 0-65535, got {self['token-port']}")
         if not self["fill-interval"] > 0:
@@ -130,6 +151,12 @@ class PrivateSide(Service):
 
 def makeService(options: Options) -> MultiService:
     from twisted.internet import reactor
+
+    if options["replay"] is not None:
+        root = MultiService()
+        ReplayService(options["recording"], port=options["ports"][0], interface=options["interface"],
+                      speed=options["speed"]).setServiceParent(root)
+        return root
 
     venue = SimVenue(clock=reactor, interval=options["interval"], seed=options["seed"])
     venue.refused_symbols.update(options["reject"])
