@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -341,3 +343,37 @@ def test_an_account_feed_has_its_credentials_and_ledger_path_relative_to_the_fil
     assert config.account.ledger == str(tmp_path / "fills.sqlite")
     assert dict(config.subscriptions[0].options) == {"snap_trades": True, "snap_orders": True}
     assert "c2VjcmV0" not in repr(config)
+
+
+def test_shards_split_the_symbols_stably_and_completely(tmp_path, monkeypatch):
+    from gfws.config import shard_of
+
+    symbols = ["BTC/USD", "ETH/USD", "SOL/EUR", "ADA/USD", "DOGE/USD", "XRP/USD", "DOT/USD", "LTC/USD"]
+    text = ('[venue]\nname = "kraken"\n[[endpoints]]\nurl = "wss://ws.kraken.com/v2"\n'
+            f'[[subscriptions]]\nchannel = "book"\nsymbols = {json.dumps(symbols)}\n'
+            f'[[subscriptions]]\nchannel = "trade"\nsymbols = {json.dumps(symbols[:3])}\n')
+    parts = []
+    for index in range(3):
+        path = tmp_path / f"shard{index}.toml"
+        path.write_text(text + f"[shard]\nindex = {index}\ncount = 3\n")
+        config = load_config(str(path))
+        parts.append({(s.channel, symbol) for s in config.subscriptions for symbol in s.symbols})
+        assert all(shard_of(symbol, 3) == index for _, symbol in parts[-1])
+    assert set().union(*parts) == {("book", s) for s in symbols} | {("trade", s) for s in symbols[:3]}
+    assert sum(len(p) for p in parts) == len(symbols) + 3  # each (channel, symbol) in exactly one shard
+    # The same on every machine and every run (a fixed hash, not Python's salted one).
+    assert shard_of("BTC/USD", 3) == int.from_bytes(hashlib.sha256(b"BTC/USD").digest()[:8], "big") % 3
+
+
+@pytest.mark.parametrize("shard, expected", [
+    ("index = 2\ncount = 2", "shard.index: expected an integer below shard.count (2), got 2"),
+    ("index = 0\ncount = 0", "shard.count: expected an integer >= 1, got 0"),
+    ("index = 0\ncount = 64", "shard: expected a shard with at least one symbol"),
+])
+def test_a_shard_that_cannot_work_is_one_line(tmp_path, shard, expected):
+    text = ('[venue]\nname = "kraken"\n[[endpoints]]\nurl = "wss://ws.kraken.com/v2"\n'
+            '[[subscriptions]]\nchannel = "book"\nsymbols = ["ETH/USD"]\n[shard]\n' + shard + "\n")
+    if "64" in shard:
+        from gfws.config import shard_of
+        assert shard_of("ETH/USD", 64) != 0
+    assert expected in error_for(tmp_path, text)

@@ -10,7 +10,7 @@ how symbols are spelled come from the venue's dialect (``gfws.venues``).
 """
 
 from gfws.config.errors import ConfigError
-from gfws.config.reader import is_loopback, load_config, parse_config
+from gfws.config.reader import is_loopback, load_config, parse_config, shard_of
 from gfws.config.sections import (
     AccountConfig,
     AlertsConfig,
@@ -26,6 +26,7 @@ from gfws.config.sections import (
     PoolConfig,
     RateLimitConfig,
     RecorderConfig,
+    ShardConfig,
     SimulatorConfig,
     SinkConfig,
     SubscriptionConfig,
@@ -47,10 +48,12 @@ __all__ = [
     "PoolConfig",
     "RateLimitConfig",
     "RecorderConfig",
+    "ShardConfig",
     "SimulatorConfig",
     "SinkConfig",
     "SubscriptionConfig",
     "is_loopback",
     "load_config",
     "parse_config",
+    "shard_of",
 ]

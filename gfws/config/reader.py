@@ -8,6 +8,7 @@ are the venue's business: the dialect is asked, so this module names no venue.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import tomllib
@@ -28,6 +29,7 @@ from gfws.config.sections import (
     RecorderConfig,
     Section,
     Settings,
+    ShardConfig,
     SinkConfig,
     SubscriptionConfig,
     expect,
@@ -120,6 +122,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
     if not document.subscriptions:
         raise ConfigError(f"{source}: subscriptions: missing; expected at least one [[subscriptions]] table")
     subscriptions = _subscriptions(document.subscriptions, data["subscriptions"], dialect, source)
+    if document.shard is not None:
+        subscriptions = _shard(subscriptions, document.shard, dialect, source)
     _check_private(endpoints, subscriptions, dialect, document.simulator is not None, source)
     base_dir = os.path.dirname(source)
     credentials = None
@@ -141,6 +145,32 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
         credentials=credentials,
         **settings,
     )
+
+
+def shard_of(symbol: str, count: int) -> int:
+    """The shard a symbol belongs to: the same on every machine and every run (not Python's salted
+    hash), and spread evenly (CRC-32 is linear: symbols sharing "/USD" crowd into few shards)."""
+    return int.from_bytes(hashlib.sha256(symbol.encode()).digest()[:8], "big") % count
+
+
+def _shard(subscriptions: tuple[SubscriptionConfig, ...], shard: ShardConfig, dialect: Vocabulary,
+           source: str) -> tuple[SubscriptionConfig, ...]:
+    """This shard's part of every subscription (the account's channels: shard 0's)."""
+    if shard.index >= shard.count:
+        raise problem(source, "shard.index", f"an integer below shard.count ({shard.count})", shard.index)
+    mine = []
+    for sub in subscriptions:
+        if sub.channel in dialect.private_channels:
+            if shard.index == 0:
+                mine.append(sub)
+            continue
+        symbols = tuple(s for s in sub.symbols if shard_of(s, shard.count) == shard.index)
+        if symbols:
+            mine.append(msgspec.structs.replace(sub, symbols=symbols))
+    if not mine:
+        raise problem(source, "shard", f"a shard with at least one symbol (shard {shard.index} of {shard.count} "
+                      "gets none: fewer shards, or more symbols)")
+    return tuple(mine)
 
 
 def _check_private(endpoints: Sequence[EndpointConfig], subscriptions: Sequence[SubscriptionConfig],

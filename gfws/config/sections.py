@@ -189,6 +189,15 @@ class AlertsConfig(Section, frozen=True, kw_only=True):
     check_interval: Positive = 1.0
 
 
+class ShardConfig(Section, frozen=True, kw_only=True):
+    """This process is shard ``index`` of ``count`` (``[shard]``): it keeps the symbols whose
+    stable hash (SHA-256 of the symbol) modulo ``count`` is ``index``; the account's channels go
+    to shard 0.  The other shards, with the same config but their own index, take the rest."""
+
+    index: Annotated[int, expect("an integer >= 0 (below count)", ge=0)]
+    count: Annotated[int, expect("an integer >= 1", ge=1)]
+
+
 class RecorderConfig(Section, frozen=True, kw_only=True):
     """Record every raw frame received (``[recorder]``), for replay: ``twistd gfws-sim --replay``."""
 
@@ -211,6 +220,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     simulator: SimulatorConfig | None = None
     monitor: MonitorConfig | None = None
     recorder: RecorderConfig | None = None
+    shard: ShardConfig | None = None
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     pool: PoolConfig = msgspec.field(default_factory=PoolConfig)
     breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
