@@ -345,6 +345,19 @@ def test_an_account_feed_has_its_credentials_and_ledger_path_relative_to_the_fil
     assert "c2VjcmV0" not in repr(config)
 
 
+def test_shards_by_order_deal_the_sorted_symbols_out_evenly(tmp_path):
+    symbols = ["BTC/USD", "ETH/USD", "SOL/EUR", "ADA/USD", "DOGE/USD"]
+    text = ('[venue]\nname = "kraken"\n[[endpoints]]\nurl = "wss://ws.kraken.com/v2"\n'
+            f'[[subscriptions]]\nchannel = "book"\nsymbols = {json.dumps(symbols)}\n')
+    got = []
+    for index in range(2):
+        path = tmp_path / f"shard{index}.toml"
+        path.write_text(text + f"[shard]\nindex = {index}\ncount = 2\n")
+        got.append(load_config(str(path)).subscriptions[0].symbols)
+    # Sorted ADA, BTC, DOGE, ETH, SOL dealt in turn; each shard keeps the config's order.
+    assert got == [("SOL/EUR", "ADA/USD", "DOGE/USD"), ("BTC/USD", "ETH/USD")]
+
+
 def test_shards_split_the_symbols_stably_and_completely(tmp_path, monkeypatch):
     from gfws.config import shard_of
 
@@ -355,7 +368,7 @@ def test_shards_split_the_symbols_stably_and_completely(tmp_path, monkeypatch):
     parts = []
     for index in range(3):
         path = tmp_path / f"shard{index}.toml"
-        path.write_text(text + f"[shard]\nindex = {index}\ncount = 3\n")
+        path.write_text(text + f'[shard]\nindex = {index}\ncount = 3\nby = "hash"\n')
         config = load_config(str(path))
         parts.append({(s.channel, symbol) for s in config.subscriptions for symbol in s.symbols})
         assert all(shard_of(symbol, 3) == index for _, symbol in parts[-1])
@@ -372,7 +385,7 @@ def test_shards_split_the_symbols_stably_and_completely(tmp_path, monkeypatch):
 ])
 def test_a_shard_that_cannot_work_is_one_line(tmp_path, shard, expected):
     text = ('[venue]\nname = "kraken"\n[[endpoints]]\nurl = "wss://ws.kraken.com/v2"\n'
-            '[[subscriptions]]\nchannel = "book"\nsymbols = ["ETH/USD"]\n[shard]\n' + shard + "\n")
+            '[[subscriptions]]\nchannel = "book"\nsymbols = ["ETH/USD"]\n[shard]\n' + shard + '\nby = "hash"\n')
     if "64" in shard:
         from gfws.config import shard_of
         assert shard_of("ETH/USD", 64) != 0

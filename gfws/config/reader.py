@@ -148,7 +148,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
 
 
 def shard_of(symbol: str, count: int) -> int:
-    """The shard a symbol belongs to: the same on every machine and every run (not Python's salted
+    """The shard a symbol belongs to with ``by = "hash"``: the same on every machine and every run (not Python's salted
     hash), and spread evenly (CRC-32 is linear: symbols sharing "/USD" crowd into few shards)."""
     return int.from_bytes(hashlib.sha256(symbol.encode()).digest()[:8], "big") % count
 
@@ -158,13 +158,18 @@ def _shard(subscriptions: tuple[SubscriptionConfig, ...], shard: ShardConfig, di
     """This shard's part of every subscription (the account's channels: shard 0's)."""
     if shard.index >= shard.count:
         raise problem(source, "shard.index", f"an integer below shard.count ({shard.count})", shard.index)
+    if shard.by == "order":
+        dealt = sorted({s for sub in subscriptions for s in sub.symbols})
+        owner = {symbol: i % shard.count for i, symbol in enumerate(dealt)}
+    else:
+        owner = {s: shard_of(s, shard.count) for sub in subscriptions for s in sub.symbols}
     mine = []
     for sub in subscriptions:
         if sub.channel in dialect.private_channels:
             if shard.index == 0:
                 mine.append(sub)
             continue
-        symbols = tuple(s for s in sub.symbols if shard_of(s, shard.count) == shard.index)
+        symbols = tuple(s for s in sub.symbols if owner[s] == shard.index)
         if symbols:
             mine.append(msgspec.structs.replace(sub, symbols=symbols))
     if not mine:

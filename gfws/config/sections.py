@@ -190,12 +190,15 @@ class AlertsConfig(Section, frozen=True, kw_only=True):
 
 
 class ShardConfig(Section, frozen=True, kw_only=True):
-    """This process is shard ``index`` of ``count`` (``[shard]``): it keeps the symbols whose
-    stable hash (SHA-256 of the symbol) modulo ``count`` is ``index``; the account's channels go
-    to shard 0.  The other shards, with the same config but their own index, take the rest."""
+    """This process is shard ``index`` of ``count`` (``[shard]``); every shard runs the same
+    subscriptions and keeps its part of the symbols.  ``by = "order"``: the configured symbols,
+    sorted, dealt out in turn (even, but a new symbol may move others); ``"hash"``: by a fixed
+    hash of each symbol (a symbol never moves, the split may be uneven).  The account's
+    channels go to shard 0."""
 
     index: Annotated[int, expect("an integer >= 0 (below count)", ge=0)]
     count: Annotated[int, expect("an integer >= 1", ge=1)]
+    by: Literal["order", "hash"] = "order"
 
 
 class RecorderConfig(Section, frozen=True, kw_only=True):
