@@ -181,3 +181,10 @@ def test_trade_marks_never_forget_and_let_a_lagging_endpoint_fill_holes():
     assert marks.first_time("BTC/USD", 7) and marks.gap == (4, 6)
     assert marks.first_time("BTC/USD", 5) and not marks.first_time("BTC/USD", 5)  # a hole filled, once
     assert marks.first_time("ETH/USD", 3)  # per symbol
+
+
+def test_a_quoted_number_in_one_fill_costs_only_that_fill():
+    a = Account()
+    a.feed([{**trade("T9"), "last_price": "30000.0"}, trade("T10")])
+    assert a.fills() == ["T10"]
+    assert a.rejected[0][0] == "fill_refused" and "last_price is a string" in a.rejected[0][1]

@@ -34,11 +34,12 @@ def linked(*subs):
 
 
 @pytest.mark.parametrize("field, value, kind", [
-    ("vwap", "NaN", "precision"),
-    ("vwap", "sNaN", "precision"),
-    ("vwap", "Infinity", "precision"),
-    ("change", "-Infinity", "precision"),
-    ("change_pct", "NaN", "precision"),
+    # NaN and Infinity cannot be JSON numbers: they could only come as strings, refused as strings.
+    ("vwap", "NaN", "schema"),
+    ("vwap", "sNaN", "schema"),
+    ("vwap", "Infinity", "schema"),
+    ("change", "-Infinity", "schema"),
+    ("change_pct", "NaN", "schema"),
     ("low", -1.0, "value"),
     ("high", -1.0, "value"),
     ("vwap", -5.0, "value"),
@@ -202,3 +203,36 @@ def test_a_pair_left_out_of_a_later_snapshot_keeps_its_precision_and_is_not_rene
     link.client.frame_received(book_snapshot([(29999.6, 1.0)], [(30000.0, 2.0)]), link.clock.seconds())
     assert link.of("book")[-1].valid and str(link.of("book")[-1].bids[0][0]) == "29999.6"
     assert link.client.subscriptions.renewals == 0
+
+
+def book_update(**level):
+    item = {"symbol": "BTC/USD", "bids": [{"price": 30000.1, "qty": 1.5, **level}], "asks": [],
+            "checksum": 1, "timestamp": "2023-09-25T07:49:37.708706Z"}
+    return json.dumps({"channel": "book", "type": "update", "data": [item]}, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("frame, field", [
+    (trade(price=" 29_430.2 "), "price"),
+    (trade(qty="0.1"), "qty"),
+    (ticker(vwap="29950.3"), "vwap"),
+    (ticker(bid_qty="1.5"), "bid_qty"),
+    (book_update(price="30000.1"), "price"),  # the fast path
+    (book_update(qty="1.5"), "qty"),
+    (book_update().replace(b'"qty":1.5', b'"qty" :\n "1.5"'), "qty"),  # whitespace does not hide it
+])
+def test_a_string_where_the_venue_sends_a_number_is_refused(frame, field):
+    from gfws.messages import MessageError
+    from gfws.venues.kraken import KrakenV2Dialect
+
+    with pytest.raises(MessageError) as error:
+        KrakenV2Dialect().parse(frame)
+    assert error.value.reason == "schema" and f"{field} is a string" in error.value.detail
+
+
+def test_an_unknown_string_field_the_venue_may_add_is_no_quoted_number():
+    from gfws.messages import ChannelData
+    from gfws.venues.kraken import KrakenV2Dialect
+
+    frame = book_update().replace(b'"checksum"', b'"note":"new field","checksum"')
+    message = KrakenV2Dialect().parse(frame)
+    assert type(message) is ChannelData and message.items[0].bids[0].qty == 1.5

@@ -34,6 +34,7 @@ from gfws.messages import (
 from gfws.venues.kraken import checksum
 from gfws.venues.kraken import options as _options
 from gfws.venues.kraken import symbols as _symbols
+from gfws.venues.kraken.numbers import expected_quotes, quoted_number
 from gfws.venues.kraken.symbols import ASSET_ALIASES, normalize_symbol
 from gfws.venues.kraken.token import Credentials, KrakenTokens
 
@@ -89,6 +90,15 @@ _DATA_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
 _PAIR = msgspec.json.Decoder(PairInfo)
 _EXECUTION = msgspec.json.Decoder(ExecutionData)
 _encode = msgspec.json.encode
+
+
+_NUMBERS = frozenset({"book", "ticker", "trade"})  # channels whose quotes are counted (see numbers.py)
+
+
+def _refuse_quoted_numbers(channel: str, payload: bytes) -> None:
+    field = quoted_number(payload)
+    if field is not None:
+        raise MessageError("schema", f"{channel}: {field} is a string; the venue sends numbers", channel)
 
 
 @implementer(IVenueDialect)
@@ -165,9 +175,19 @@ class KrakenV2Dialect:
             # decode checks channel and type; anything unusual takes the
             # general path below, which explains what is wrong.
             try:
-                return ChannelData("book", False, _BOOK_UPDATE.decode(payload).data, None, payload)
+                items = _BOOK_UPDATE.decode(payload).data
             except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
                 pass
+            else:
+                # Numbers are numbers (numbers.py); the usual one-item update counted inline.
+                if len(items) == 1:
+                    item = items[0]
+                    quotes = 20 + 4 * (len(item.bids) + len(item.asks)) + (4 if item.timestamp is not None else 0)
+                else:
+                    quotes = expected_quotes("book", items, False)
+                if payload.count(b'"') != quotes:
+                    _refuse_quoted_numbers("book", payload)
+                return ChannelData("book", False, items, None, payload)
         try:
             envelope = _ENVELOPE.decode(payload)
         except msgspec.ValidationError as e:
@@ -212,16 +232,22 @@ class KrakenV2Dialect:
             return self._instruments(data, snapshot, envelope, payload)
         if channel == "executions":
             return self._executions(data, snapshot, envelope, payload)
+        if channel in _NUMBERS and payload.count(b'"') != expected_quotes(channel, data, envelope.sequence is not None):
+            _refuse_quoted_numbers(channel, payload)
         return ChannelData(channel, snapshot, data, envelope.sequence, payload)
 
     @staticmethod
     def _executions(raws: list[msgspec.Raw], snapshot: bool, envelope: _Envelope, payload: bytes) -> ChannelData:
         items, problems = [], []
         for i, raw in enumerate(raws):
+            text = bytes(raw)
             try:
+                field = quoted_number(text)  # checked item by item: one bad fill costs only itself
+                if field is not None:
+                    raise msgspec.ValidationError(f"{field} is a string; the venue sends numbers")
                 items.append(_EXECUTION.decode(raw))
             except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
-                problems.append(f"executions data[{i}]: {e}: {bytes(raw)[:200].decode('utf-8', 'replace')}")
+                problems.append(f"executions data[{i}]: {e}: {text[:200].decode('utf-8', 'replace')}")
         return ChannelData("executions", snapshot, items, envelope.sequence, payload, tuple(problems))
 
     @staticmethod
