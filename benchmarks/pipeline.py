@@ -12,9 +12,11 @@ each in its own process, measured in the same run:
   gfws pipeline  FeedService: parse, validate, dedup, books + checksum,
                  normalized events, in-process subscriber that counts.
 
-Printed: messages/s of both, their ratio (target >= 60 %), p50/p99 per-message
-processing time in the pipeline (one message in 16 timed), and each client's
-peak RSS.
+Printed (medians and the range over the rounds): messages/s of both, their
+ratio per round (target >= 80 %), p50/p99 per-message processing time in the
+pipeline (one message in 16 timed), peak RSS; the cost of the monitor's
+statistics and of recording every frame; and a second case, four books at
+depth 1000.  Run: python benchmarks/pipeline.py [N] [ROUNDS].
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # -- the replay server ------------------------------------------------------------
 
-def record(n: int) -> tuple[dict[str, bytes], list[bytes], bytes]:
-    """Snapshots, then n data messages, as one depth-10 subscriber sees them."""
+def record(n: int, depth: int = 10) -> tuple[dict[str, bytes], list[bytes], bytes]:
+    """Snapshots, then n data messages, as one subscriber at ``depth`` sees them (trades too at depth 10)."""
     from twisted.internet.task import Clock
 
     from gfws.sim import SimVenue
@@ -48,8 +50,10 @@ def record(n: int) -> tuple[dict[str, bytes], list[bytes], bytes]:
     session.request_received(json.dumps({"method": "subscribe", "params": {"channel": "instrument"}}).encode())
     instrument = frames[-1]
     session.request_received(json.dumps({"method": "subscribe", "params": {"channel": "book", "symbol": SYMBOLS,
-                                                                          "depth": 10}}).encode())
-    session.request_received(json.dumps({"method": "subscribe", "params": {"channel": "trade", "symbol": SYMBOLS}}).encode())
+                                                                          "depth": depth}}).encode())
+    if depth == 10:
+        session.request_received(
+            json.dumps({"method": "subscribe", "params": {"channel": "trade", "symbol": SYMBOLS}}).encode())
     snapshots = {json.loads(f)["data"][0]["symbol"]: f for f in frames if b'"type":"snapshot"' in f and b'"book"' in f}
     del frames[:]
     while len(frames) < n:
@@ -58,17 +62,17 @@ def record(n: int) -> tuple[dict[str, bytes], list[bytes], bytes]:
     return snapshots, frames[:n], instrument
 
 
-def serve(n: int) -> None:
+def serve(n: int, depth: int = 10) -> None:
     from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
     from twisted.internet import reactor
 
-    snapshots, stream, instrument = record(n)
+    snapshots, stream, instrument = record(n, depth)
 
     class Replay(WebSocketServerProtocol):
         def onOpen(self) -> None:
             self.sendMessage(b'{"channel":"status","type":"update","data":[{"api_version":"v2","connection_id":1,'
                              b'"system":"online","version":"2.0.10"}]}')
-            self.expected = 1 + 2 * len(SYMBOLS)
+            self.expected = 1 + (2 if depth == 10 else 1) * len(SYMBOLS)
 
         def onMessage(self, payload: bytes, isBinary: bool) -> None:
             request = json.loads(payload)
@@ -109,7 +113,13 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def receive_only(url: str, n: int) -> dict[str, Any]:
+def channels(depth: int) -> list[dict[str, Any]]:
+    """What both clients subscribe: books at ``depth`` (and trades at depth 10)."""
+    wanted: list[dict[str, Any]] = [{"channel": "book", "symbols": SYMBOLS, "depth": depth}]
+    return wanted + ([{"channel": "trade", "symbols": SYMBOLS}] if depth == 10 else [])
+
+
+def receive_only(url: str, n: int, depth: int = 10) -> dict[str, Any]:
     import msgspec
     from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol, connectWS
     from twisted.internet import reactor
@@ -120,9 +130,10 @@ def receive_only(url: str, n: int) -> dict[str, Any]:
     class Counter(WebSocketClientProtocol):
         def onOpen(self) -> None:
             self.transport.setTcpNoDelay(True)
-            for i, params in enumerate([{"channel": "instrument"},
-                                        {"channel": "book", "symbol": SYMBOLS, "depth": 10},
-                                        {"channel": "trade", "symbol": SYMBOLS}]):
+            subscriptions = [{"channel": "instrument"}] + [
+                {"channel": c["channel"], "symbol": c["symbols"], **({"depth": c["depth"]} if "depth" in c else {})}
+                for c in channels(depth)]
+            for i, params in enumerate(subscriptions):
                 self.sendMessage(json.dumps({"method": "subscribe", "params": params, "req_id": i + 1}).encode())
 
         def onMessage(self, payload: bytes, isBinary: bool) -> None:
@@ -143,7 +154,7 @@ def receive_only(url: str, n: int) -> dict[str, Any]:
     return {"rate": n / (state["last"] - state["first"]), "rss": peak_rss_mib()}
 
 
-def pipeline(url: str, n: int, monitored: bool = True, recorded: bool = False) -> dict[str, Any]:
+def pipeline(url: str, n: int, monitored: bool = True, recorded: bool = False, depth: int = 10) -> dict[str, Any]:
     from twisted.internet import reactor
 
     from gfws.config import parse_config
@@ -153,8 +164,7 @@ def pipeline(url: str, n: int, monitored: bool = True, recorded: bool = False) -
     config = parse_config({
         "venue": {"name": "kraken"},
         "endpoints": [{"name": "replay", "url": url}],
-        "subscriptions": [{"channel": "book", "symbols": SYMBOLS, "depth": 10},
-                          {"channel": "trade", "symbols": SYMBOLS}],
+        "subscriptions": channels(depth),
         "liveness": {"data_timeout": 60.0},
         **({"recorder": {"path": tempfile.mkdtemp(prefix="gfws-bench-")}} if recorded else {}),
     }, "<benchmark>")
@@ -201,51 +211,73 @@ def pipeline(url: str, n: int, monitored: bool = True, recorded: bool = False) -
 
 # -- the run ----------------------------------------------------------------------------
 
-def client(mode: str, url: str, n: int) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, mode, url, str(n)], capture_output=True, text=True, timeout=600)
+def client(mode: str, url: str, n: int, depth: int = 10) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, mode, url, str(n), str(depth)], capture_output=True, text=True,
+                         timeout=900)
     if out.returncode != 0:
         raise SystemExit(f"{mode} client failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(n: int) -> None:
-    server = subprocess.Popen([sys.executable, __file__, "serve", str(n)], stdout=subprocess.PIPE, text=True)
+def run_case(n: int, depth: int, modes: list[str], rounds: int) -> dict[str, list[dict[str, Any]]]:
+    server = subprocess.Popen([sys.executable, __file__, "serve", str(n), str(depth)], stdout=subprocess.PIPE,
+                              text=True)
     try:
         port = int(server.stdout.readline())  # after recording: the blast is pre-encoded
         url = f"ws://127.0.0.1:{port}/v2"
-        runs: dict[str, list[dict[str, Any]]] = {"receive-only": [], "pipeline": [], "pipeline-unmonitored": [],
-                                                 "pipeline-recorded": []}
-        for _ in range(2):  # interleaved, best of two each: the machine is shared and noisy
-            for mode in runs:
-                runs[mode].append(client(mode, url, n))
+        runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+        for _ in range(rounds):  # interleaved: the machine is shared and noisy
+            for mode in modes:
+                runs[mode].append(client(mode, url, n, depth))
     finally:
         server.terminate()
-    base = max(runs["receive-only"], key=lambda r: r["rate"])
-    full = max(runs["pipeline"], key=lambda r: r["rate"])
-    bare = max(runs["pipeline-unmonitored"], key=lambda r: r["rate"])
-    print(f"{n} Kraken v2 messages (book depth 10 + trades, {len(SYMBOLS)} symbols) over loopback, best of 2:")
-    print(f"  receive-only Autobahn client + msgspec decode: {base['rate']:9.0f} msg/s   peak RSS {base['rss']:.0f} MiB")
-    print(f"  gfws full pipeline:                            {full['rate']:9.0f} msg/s   peak RSS {full['rss']:.0f} MiB")
-    print(f"  ratio: {full['rate'] / base['rate']:.0%} of receive-only (target >= 60%)")
-    print(f"  pipeline per-message processing: p50 {full['p50_us']:.1f} us, p99 {full['p99_us']:.1f} us")
+    return runs
+
+
+def spread(results: list[dict[str, Any]]) -> str:
+    rates = sorted(r["rate"] for r in results)
+    return f"median {rates[len(rates) // 2]:8.0f} msg/s (runs {rates[0]:.0f}-{rates[-1]:.0f})"
+
+
+def main(n: int, rounds: int = 3) -> None:
+    modes = ["receive-only", "pipeline", "pipeline-unmonitored", "pipeline-recorded"]
+    runs = run_case(n, 10, modes, rounds)
+    ratios = sorted(f["rate"] / b["rate"] for f, b in zip(runs["pipeline"], runs["receive-only"], strict=True))
+    full = sorted(runs["pipeline"], key=lambda r: r["rate"])[len(runs["pipeline"]) // 2]
+    base = sorted(runs["receive-only"], key=lambda r: r["rate"])[len(runs["receive-only"]) // 2]
+    print(f"{n} Kraken v2 messages (book depth 10 + trades, {len(SYMBOLS)} symbols) over loopback, {rounds} rounds:")
+    print(f"  receive-only Autobahn client + msgspec decode: {spread(runs['receive-only'])}, peak RSS {base['rss']:.0f} MiB")
+    print(f"  gfws full pipeline:                            {spread(runs['pipeline'])}, peak RSS {full['rss']:.0f} MiB")
+    print(f"  ratio per round: {', '.join(f'{r:.0%}' for r in ratios)} (median {ratios[len(ratios) // 2]:.0%}; "
+          "target >= 80%)")
+    p50 = sorted(r["p50_us"] for r in runs["pipeline"])
+    p99 = sorted(r["p99_us"] for r in runs["pipeline"])
+    print(f"  pipeline per-message processing: p50 {p50[len(p50) // 2]:.1f} us ({p50[0]:.1f}-{p50[-1]:.1f}), "
+          f"p99 {p99[len(p99) // 2]:.1f} us ({p99[0]:.1f}-{p99[-1]:.1f})")
     print(f"  events published: {full['events']}; integrity problems: {full['integrity'] or 'none'}")
-    cost = 1 - full["rate"] / bare["rate"]
-    print(f"  monitoring's own statistics off: {bare['rate']:9.0f} msg/s; they cost {cost:.1%} (target <= 5%)")
-    recorded = max(runs["pipeline-recorded"], key=lambda r: r["rate"])
-    print(f"  recording every frame on:        {recorded['rate']:9.0f} msg/s; it costs "
-          f"{1 - recorded['rate'] / full['rate']:.1%} (target <= 10%)")
+    for mode, what, target in (("pipeline-unmonitored", "monitoring's statistics off", "their cost <= 5%"),
+                               ("pipeline-recorded", "recording every frame on", "its cost <= 10%")):
+        costs = sorted(1 - o["rate"] / f["rate"] if mode == "pipeline-recorded" else 1 - f["rate"] / o["rate"]
+                       for o, f in zip(runs[mode], runs["pipeline"], strict=True))
+        print(f"  {what}: {spread(runs[mode])}; cost per round {', '.join(f'{c:.1%}' for c in costs)} ({target})")
+    deep = run_case(n // 4, 1000, ["receive-only", "pipeline"], rounds)
+    ratios = sorted(f["rate"] / b["rate"] for f, b in zip(deep["pipeline"], deep["receive-only"], strict=True))
+    print(f"{n // 4} messages, four books at depth 1000:")
+    print(f"  receive-only: {spread(deep['receive-only'])}")
+    print(f"  gfws full pipeline: {spread(deep['pipeline'])}; ratio per round "
+          f"{', '.join(f'{r:.0%}' for r in ratios)}")
 
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(HERE))
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
-        serve(int(sys.argv[2]))
+        serve(int(sys.argv[2]), int(sys.argv[3]))
     elif len(sys.argv) > 1 and sys.argv[1] in ("receive-only", "pipeline", "pipeline-unmonitored", "pipeline-recorded"):
-        mode, url, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        mode, url, count, depth = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
         if mode == "receive-only":
-            result = receive_only(url, count)
+            result = receive_only(url, count, depth)
         else:
-            result = pipeline(url, count, mode != "pipeline-unmonitored", mode == "pipeline-recorded")
+            result = pipeline(url, count, mode != "pipeline-unmonitored", mode == "pipeline-recorded", depth)
         print(json.dumps(result))
     else:
-        main(int(sys.argv[1]) if len(sys.argv) > 1 else 200_000)
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 200_000, int(sys.argv[2]) if len(sys.argv) > 2 else 3)

@@ -9,10 +9,14 @@ writer thread turns batches into JSON lines in gzip files under one folder,
 starting a new file past ``rotate_bytes`` (of uncompressed lines) or
 ``rotate_seconds``.
 
-One line per record: ``{"t": recv_ts, "endpoint": name, "connection": n,
-"kind": "open"|"frame"|"binary"|"close", "frame": text}`` (a binary frame in
-base64; ``close`` carries the reason).  ``read_recording`` reads a file or a
-folder of them back in order.
+One line per record, five fields separated by tabs, the frame last and as
+received: ``recv_ts endpoint connection kind frame`` where ``kind`` is
+``open``, ``frame``, ``binary`` or ``close`` (``close`` carries the reason).
+A frame that holds a newline (whitespace JSON allows), and every binary
+frame, is written in base64 with ``kind`` ``frame64``/``binary``.  The frame
+is not re-encoded (no JSON escaping): the writer only joins bytes, so it
+keeps up with the feed.  ``read_recording`` reads a file or a folder of them
+back in order, as dicts.
 """
 
 from __future__ import annotations
@@ -27,14 +31,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from gfws.interfaces import IConnectionHandler, IConnectionLink
 
 _STOP = object()
-_SUFFIX = ".jsonl.gz"
+_SUFFIX = ".tsv.gz"
 
 
 class Recorder:
@@ -110,9 +113,23 @@ class Recorder:
 
 def _line(record: tuple[float, str, int, str, Any]) -> bytes:
     t, endpoint, connection, kind, frame = record
-    if type(frame) is bytes:
-        frame = frame.decode("utf-8", "surrogateescape") if kind == "frame" else base64.b64encode(frame).decode()
-    return orjson.dumps({"t": t, "endpoint": endpoint, "connection": connection, "kind": kind, "frame": frame}) + b"\n"
+    if type(frame) is not bytes:
+        frame = str(frame).replace("\n", " ").encode()
+    elif kind == "binary" or b"\n" in frame:
+        frame, kind = base64.b64encode(frame), "binary" if kind == "binary" else "frame64"
+    return b"%r\t%s\t%d\t%s\t%s\n" % (t, endpoint.encode(), connection, kind.encode(), frame)
+
+
+def parse_line(line: bytes) -> dict[str, Any]:
+    """One recorded line as ``{"t", "endpoint", "connection", "kind", "frame"}`` (frame: bytes or text)."""
+    t, endpoint, connection, kind, frame = line.rstrip(b"\n").split(b"\t", 4)
+    name = kind.decode()
+    if name in ("frame64", "binary"):
+        frame = base64.b64decode(frame)
+        name = "frame" if name == "frame64" else name
+    value: Any = frame.decode("utf-8", "replace") if name in ("open", "close") else frame
+    return {"t": float(t), "endpoint": endpoint.decode(), "connection": int(connection), "kind": name,
+            "frame": value}
 
 
 @implementer(IConnectionHandler)
@@ -127,7 +144,7 @@ class RecordedConnection:
     def __init__(self, handler: IConnectionHandler, recorder: Recorder, endpoint: str, clock: Any) -> None:
         self.handler = handler
         self._put = recorder.put
-        self._endpoint = endpoint
+        self._endpoint = endpoint = endpoint.replace("\t", " ")  # a field of a tab-separated line
         self._clock = clock
         self._number = recorder.connection_number(endpoint)
         inner = handler.frame_received
@@ -178,6 +195,6 @@ def read_recording(path: str) -> Iterator[dict[str, Any]]:
         with gzip.open(name, "rb") as f:
             try:
                 for line in f:
-                    yield orjson.loads(line)
+                    yield parse_line(line)
             except EOFError:  # the writer was killed mid-file: what was flushed is there
                 return

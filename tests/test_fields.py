@@ -236,3 +236,15 @@ def test_an_unknown_string_field_the_venue_may_add_is_no_quoted_number():
     frame = book_update().replace(b'"checksum"', b'"note":"new field","checksum"')
     message = KrakenV2Dialect().parse(frame)
     assert type(message) is ChannelData and message.items[0].bids[0].qty == 1.5
+
+
+def test_a_trade_before_its_pairs_precision_is_held_then_published_not_lost():
+    link = linked(sub("trade", "BTC/USD", "ETH/USD"))
+    link.client.frame_received(trade(symbol="ETH/USD", price=2000.25, trade_id=5), link.clock.seconds())
+    link.client.frame_received(trade(symbol="ETH/USD", price=2000.5, trade_id=6), link.clock.seconds())
+    assert link.of("trade") == [] and [e.kind for e in link.of("integrity")] == ["unknown_instrument"]  # said once
+    pair = {"symbol": "ETH/USD", "base": "ETH", "quote": "USD", "status": "online", "qty_precision": 8,
+            "price_precision": 2}
+    update = {"channel": "instrument", "type": "update", "data": {"assets": [], "pairs": [pair]}}
+    link.client.frame_received(json.dumps(update).encode(), link.clock.seconds())
+    assert [(e.trade_id, str(e.price)) for e in link.of("trade")] == [(5, "2000.25"), (6, "2000.50")]

@@ -60,9 +60,11 @@ class InstrumentHandler:
 
     channel = "instrument"
 
-    def __init__(self, context: FeedContext, precision_changed: Callable[[str], None]) -> None:
+    def __init__(self, context: FeedContext, precision_changed: Callable[[str], None],
+                 precision_known: Callable[[str], None] = lambda symbol: None) -> None:
         self._context = context
         self._precision_changed = precision_changed
+        self._precision_known = precision_known
 
     def handle(self, message: ChannelData, recv_ts: float) -> None:
         context = self._context
@@ -72,6 +74,8 @@ class InstrumentHandler:
         instruments = context.instruments
         for symbol in instruments.apply(pairs, message.snapshot):
             self._precision_changed(symbol)
+        for symbol in instruments.added:
+            self._precision_known(symbol)
         for symbol in instruments.missing:
             context.reject("instrument_missing", f"{symbol} is not in the venue's instrument list; "
                            "its last known precision is kept", recv_ts, symbol, self.channel)
@@ -99,8 +103,9 @@ class _ItemHandler:
             self._seen[item.symbol] = recv_ts
             if not context.admit(channel, item.symbol, item.timestamp, recv_ts):
                 continue
-            p = context.precision_for(item.symbol, channel, recv_ts)
+            p = context.instruments.precision(item.symbol)
             if p is None:
+                self.unknown_precision(item, recv_ts, snapshot)
                 continue
             try:
                 event = self.event(item, p, context.venue, recv_ts, snapshot)
@@ -111,6 +116,11 @@ class _ItemHandler:
 
     def in_order(self, message: ChannelData) -> list[Any]:
         return message.items
+
+    def unknown_precision(self, item: Any, recv_ts: float, snapshot: bool) -> None:
+        """No precision for the pair yet: a ticker is refused (the next one says it all again)."""
+        self._context.reject("unknown_instrument", f"no precision known for {item.symbol}", recv_ts, item.symbol,
+                             self.channel)
 
     def event(self, item: Any, p: PairPrecision, venue: str, recv_ts: float, snapshot: bool) -> Event:
         raise NotImplementedError
@@ -143,9 +153,46 @@ class TickerHandler(_ItemHandler):
         )
 
 
+HELD_TRADES = 1000  # per symbol, waiting for its precision
+
+
 @implementer(IEventHandler)
 class TradeHandler(_ItemHandler):
+    """Trades become events; a trade of a pair whose precision is not known yet (a new listing the
+    instrument list has not announced) is held, not lost, and published once the precision comes."""
+
     channel = "trade"
+
+    def __init__(self, context: FeedContext) -> None:
+        super().__init__(context)
+        self.held: dict[str, list[tuple[Any, float, bool]]] = {}
+
+    def unknown_precision(self, item: Any, recv_ts: float, snapshot: bool) -> None:
+        held = self.held.setdefault(item.symbol, [])
+        if not held:
+            self._context.reject("unknown_instrument", f"no precision known for {item.symbol}: its trades are held "
+                                 f"(up to {HELD_TRADES}) until the venue announces it", recv_ts, item.symbol,
+                                 self.channel)
+        if len(held) >= HELD_TRADES:
+            dropped = held.pop(0)[0]
+            self._context.reject("unknown_instrument", f"{item.symbol} trade {dropped.trade_id} dropped: "
+                                 f"{HELD_TRADES} trades held and still no precision", recv_ts, item.symbol,
+                                 self.channel)
+        held.append((item, recv_ts, snapshot))
+
+    def precision_known(self, symbol: str) -> None:
+        """The venue announced ``symbol``: publish what was held, in order."""
+        context = self._context
+        p = context.instruments.precision(symbol)
+        for item, recv_ts, snapshot in self.held.pop(symbol, ()):
+            assert p is not None
+            try:
+                context.publish(self.event(item, p, context.venue, recv_ts, snapshot))
+            except BadValue as e:
+                context.reject(e.kind, str(e), recv_ts, item.symbol, self.channel)
+
+    def reset(self) -> None:
+        self.held.clear()
 
     def in_order(self, message: ChannelData) -> list[Any]:
         """A snapshot's trades oldest first (the per-symbol mark downstream admits ids rising)."""

@@ -16,6 +16,7 @@ class Instruments:
         self._status: dict[str, str] = {}
         self.loaded = False
         self.missing: list[str] = []  # known pairs a new snapshot left out (kept, to report)
+        self.added: list[str] = []  # pairs the last snapshot or update made known for the first time
 
     def __contains__(self, symbol: str) -> bool:
         return symbol in self._precisions
@@ -38,10 +39,13 @@ class Instruments:
         else:
             old = dict(self._precisions)
         changed = []
+        self.added = []
         for pair in pairs:
             precision = PairPrecision(pair.price_precision, pair.qty_precision)
             previous = old.get(pair.symbol)
-            if previous is not None and previous != precision:
+            if previous is None:
+                self.added.append(pair.symbol)
+            elif previous != precision:
                 changed.append(pair.symbol)
             self._precisions[pair.symbol] = precision
             self._status[pair.symbol] = pair.status

@@ -125,11 +125,12 @@ class FeedSession:
             self._renew_book,
             lambda: self._link.readiness_changed(),
         )
+        self.trades = TradeHandler(context)
         handlers: list[IEventHandler] = [
             StatusHandler(context, lambda system: self._link.venue_status(system)),
-            InstrumentHandler(context, self._precision_changed),
+            InstrumentHandler(context, self._precision_changed, lambda symbol: self.trades.precision_known(symbol)),
             TickerHandler(context),
-            TradeHandler(context),
+            self.trades,
             self.books,
         ]
         self.executions: ExecutionsHandler | None = None

@@ -11,12 +11,14 @@ saw it.  Pings are answered at once (recorded pongs are dropped).  When a
 recorded connection ended, this client's connection is dropped too, and the
 next connection gets the next one.
 
-The file format (gzip JSON lines) is read here independently of the client
+The file format (gzip, one tab-separated line per record: receive time,
+endpoint, connection, kind, frame) is read here independently of the client
 side's recorder: the simulator is the oracle and imports nothing of it.
 """
 
 from __future__ import annotations
 
+import base64
 import glob
 import gzip
 import os
@@ -46,24 +48,26 @@ class RecordedConnection:
 
 def load(path: str, endpoint: str | None = None) -> list[RecordedConnection]:
     """The connections of ``endpoint`` (default: the first recorded) in a file or folder of recordings."""
-    names = sorted(glob.glob(os.path.join(path, "*.jsonl.gz"))) if os.path.isdir(path) else [path]
+    names = sorted(glob.glob(os.path.join(path, "*.tsv.gz"))) if os.path.isdir(path) else [path]
     if not names:
-        raise ValueError(f"{path}: no recording files (*.jsonl.gz)")
+        raise ValueError(f"{path}: no recording files (*.tsv.gz)")
     connections: dict[int, RecordedConnection] = {}
     for name in names:
         with gzip.open(name, "rb") as f:
             try:
                 for line in f:
-                    record = _decode(line)
-                    endpoint = endpoint or record["endpoint"]
-                    if record["endpoint"] != endpoint:
+                    t, who, number_text, kind, frame = line.rstrip(b"\n").split(b"\t", 4)
+                    endpoint = endpoint or who.decode()
+                    if who.decode() != endpoint:
                         continue
-                    number = record["connection"]
+                    number = int(number_text)
                     connection = connections.setdefault(number, RecordedConnection(endpoint, number))
-                    if record["kind"] == "frame":
-                        connection.frames.append((record["t"], record["frame"].encode()))
-                    elif record["kind"] == "close":
-                        connection.closed = record["frame"] or "closed"
+                    if kind == b"frame":
+                        connection.frames.append((float(t), frame))
+                    elif kind == b"frame64":
+                        connection.frames.append((float(t), base64.b64decode(frame)))
+                    elif kind == b"close":
+                        connection.closed = frame.decode("utf-8", "replace") or "closed"
             except EOFError:
                 pass  # cut short: what was written is served
     return [connections[n] for n in sorted(connections)]
