@@ -23,6 +23,7 @@ class Feed:
         self.pool = SimpleNamespace(endpoints=[self.endpoint], leader=self.endpoint)
         self.endpoints = [self.endpoint]
         self.authenticator = None
+        self.publisher = SimpleNamespace(sinks=[])
         self.stats = {"a": EndpointStats()}
         self.reporter = SimpleNamespace(counts=Counter())
         self.dialect = SimpleNamespace(name="kraken")
@@ -133,4 +134,20 @@ def test_refused_credentials_fire_until_a_token_is_given_again():
     feed.authenticator.last_failure = None
     clock.advance(1)
     assert [(a.name, a.state) for a in alerts][-1] == ("authentication", "resolved")
+    rules.stop()
+
+
+def test_a_sink_holding_fills_past_its_bound_fires_backpressure():
+    clock, feed, alerts = Clock(), Feed(), []
+    sink = SimpleNamespace(held=0)
+    feed.publisher.sinks.append(sink)
+    rules = AlertRules(feed, AlertsConfig(), clock, alerts.append)
+    rules.start()
+    clock.advance(1)
+    sink.held = 12
+    clock.advance(1)
+    sink.held = 0
+    clock.advance(1)
+    assert [(a.name, a.state) for a in alerts] == [("sink_backpressure", "firing"), ("sink_backpressure", "resolved")]
+    assert "12 events" in alerts[0].detail
     rules.stop()

@@ -228,3 +228,33 @@ def test_a_reader_that_never_reads_does_not_hang_the_shutdown(tmp_path):
     os.close(reader)  # the writer sees EPIPE and ends
     sink._thread.join(5.0)
     assert not sink._thread.is_alive()
+
+
+def test_a_full_queue_drops_market_data_never_fills_and_says_it_holds_them(tmp_path):
+    from gfws.events import Fill
+
+    fifo = tmp_path / "slow"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    sink = JsonlSink(str(fifo), max_queue=1_000)
+
+    def fill(n):
+        return Fill(venue="kraken", recv_ts=0.0, exec_id=f"T{n}", order_id="O1", trade_id=None, symbol="BTC/USD",
+                    side="buy", last_qty=D("1"), last_price=D("1"), cost=D("1"), fees=(), liquidity=None, ts="t")
+
+    for batch in range(60):  # the pipe fills, the queue overflows again and again
+        sink.write([trade(batch * 100 + i) for i in range(99)] + [fill(batch)])
+    assert sink.dropped > 0 and sink.held >= 0
+    received = b""
+    deadline = time.monotonic() + 10
+    while not sink.drained(0.01) and time.monotonic() < deadline:
+        try:
+            received += os.read(reader, 1 << 20)
+        except BlockingIOError:
+            pass
+    received += os.read(reader, 1 << 20)
+    events = [json.loads(line) for line in received.splitlines()]
+    assert [e["exec_id"] for e in events if e["type"] == "fill"] == [f"T{n}" for n in range(60)]  # all, in order
+    assert sum(e["type"] == "trade" for e in events) + sink.dropped == 60 * 99
+    os.close(reader)
+    sink.close()

@@ -88,6 +88,7 @@ class AlertRules:
         self._staleness(now, holding)
         self._books(now, holding)
         self._authentication(holding)
+        self._backpressure(holding)
         for key, detail in holding.items():
             if key not in self._firing:
                 self._firing[key] = detail
@@ -170,6 +171,14 @@ class AlertRules:
         if authenticator is not None and authenticator.last_failure is not None:
             holding["authentication", None] = (f"token refused {authenticator.failures} time(s); "
                                                f"last: {authenticator.last_failure}")
+
+    def _backpressure(self, holding: dict[tuple[str, str | None], str]) -> None:
+        """A sink holds fills or orders past its bound: it is not keeping up, and it never drops them."""
+        for sink in self._feed.publisher.sinks:
+            held = getattr(sink, "held", 0)
+            if held:
+                holding["sink_backpressure", None] = (f"{sink!r} holds {held} events past its bound "
+                                                      "(fills and orders are never dropped)")
 
     def _tell(self, key: tuple[str, str | None], state: str, detail: str) -> None:
         name, subject = key

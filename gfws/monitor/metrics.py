@@ -92,11 +92,15 @@ class FeedCollector(Collector):
                                   value=budget.refused)
         sink_dropped = CounterMetricFamily("gfws_sink_dropped", "Events a sink dropped (queue full)", labels=["sink"])
         sink_queued = GaugeMetricFamily("gfws_sink_queued", "Events waiting for a sink's writer", labels=["sink"])
+        sink_held = GaugeMetricFamily("gfws_sink_held", "Fills and orders a sink holds past its bound (never dropped)",
+                                      labels=["sink"])
         for sink in feed.publisher.sinks:
             sink_dropped.add_metric([repr(sink)], getattr(sink, "dropped", 0))
             sink_queued.add_metric([repr(sink)], getattr(sink, "queued", 0))
+            sink_held.add_metric([repr(sink)], getattr(sink, "held", 0))
         yield sink_dropped
         yield sink_queued
+        yield sink_held
         yield from _account(feed)
 
 

@@ -144,7 +144,7 @@ def diagnostics(feed: Any) -> dict[str, Any]:
             "recent": [msgspec.to_builtins(alert) for alert in reversed(feed.alerts.recent)],
         },
         "process": process(),
-        "sinks": [{"sink": repr(sink), **{k: getattr(sink, k) for k in ("written", "dropped", "unencodable",
+        "sinks": [{"sink": repr(sink), **{k: getattr(sink, k) for k in ("written", "dropped", "held", "unencodable",
                                                                           "write_errors", "reopened")
                                          if hasattr(sink, k)}}
                   for sink in feed.publisher.sinks],

@@ -7,8 +7,11 @@ What it promises:
 - the reactor never waits for the file or pipe: lines are queued and a
   writer thread writes them (a slow reader of standard output stalls only
   that thread);
-- the queue is bounded (``max_queue`` lines): past it the oldest lines are
-  dropped and counted, and ``report`` is told (an ``integrity`` event);
+- the queue is bounded (``max_queue`` lines): past it the oldest market data
+  lines are dropped and counted, and ``report`` is told (an ``integrity``
+  event); the account's fills and orders are never dropped: they stay queued
+  past the bound (``held``), said the same way, and the ``sink_backpressure``
+  alert fires while any is held;
 - one event that cannot be encoded is reported and skipped, never its batch;
 - a failed write is retried with backoff from where it stopped, so no
   partial line is ever left for the next one to be glued onto;
@@ -33,7 +36,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from gfws.events import Event
+from gfws.events import Event, Fill, Order
 from gfws.interfaces import IEventSink
 
 _CHUNK = 1 << 16  # bytes the writer takes from the queue at a time
@@ -56,6 +59,30 @@ def encode_event(event: Event) -> bytes:
         datetime.fromtimestamp(event.recv_ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     )
     return orjson.dumps(data, default=_decimal_text)
+
+
+KEPT = (Fill, Order)  # the account's own events: never dropped by a sink
+
+
+class _Kept(bytes):
+    """A line a full queue never drops."""
+
+
+def _drop_oldest(queue: deque[bytes], over: int) -> int:
+    """Drop up to ``over`` of the oldest lines that may be dropped; return how many went.
+    (The newest are what a consumer acts on; fills and orders stay.)"""
+    if over <= 0:
+        return 0
+    kept: list[bytes] = []
+    dropped = 0
+    while dropped < over and queue:
+        line = queue.popleft()
+        if type(line) is _Kept:
+            kept.append(line)
+        else:
+            dropped += 1
+    queue.extendleft(reversed(kept))
+    return dropped
 
 
 @implementer(IEventSink)
@@ -104,10 +131,11 @@ class JsonlSink:
     # -- the reactor's side: never blocks -------------------------------------------
 
     def write(self, events: Sequence[Event]) -> None:
-        lines = []
+        lines: list[bytes] = []
         for event in events:
             try:
-                lines.append(encode_event(event) + b"\n")
+                line = encode_event(event) + b"\n"
+                lines.append(_Kept(line) if type(event) in KEPT else line)
             except (TypeError, ValueError, OverflowError) as e:  # e.g. an integer over 64 bits
                 self.unencodable += 1
                 detail = f"{type(event).__name__} event cannot be written as JSON: {e}"
@@ -124,9 +152,7 @@ class JsonlSink:
             else:
                 queue = self._lines
                 queue.extend(lines)
-                over = max(0, len(queue) - self._max_queue)
-                for _ in range(over):
-                    queue.popleft()  # the oldest go first: the newest are what a consumer acts on
+                over = _drop_oldest(queue, len(queue) - self._max_queue)
                 self.dropped += over
                 self._idle.clear()
                 self._wake.notify()
@@ -150,6 +176,12 @@ class JsonlSink:
     def queued(self) -> int:
         """Lines waiting for the writer."""
         return len(self._lines)
+
+    @property
+    def held(self) -> int:
+        """Fills and orders queued past the bound (never dropped): back-pressure to be alerted on."""
+        over = len(self._lines) - self._max_queue
+        return over if over > 0 else 0
 
     def flush(self) -> None:
         """Nothing to wait for: the writer thread writes as soon as lines are queued."""
