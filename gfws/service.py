@@ -36,6 +36,7 @@ from gfws.monitor.metrics import registry_for
 from gfws.monitor.readings import diagnostics, health
 from gfws.monitor.web import MonitorServer, site
 from gfws.publish import JsonlSink, Publisher
+from gfws.publish.redis import RedisStreamSink
 from gfws.publish.selector import Selector
 from gfws.recording import RecordedConnection, Recorder
 from gfws.session import FeedSession
@@ -263,11 +264,24 @@ class FeedService(MultiService):
         if recording is not None and self.recorder is None:
             self.recorder = Recorder(recording.path, int(recording.rotate_mb * 2**20), recording.rotate_minutes * 60)
         for sink in self.config.sinks:
-            self.publisher.add_sink(
-                JsonlSink(sink.path, self.reactor, report=self._sink_report, on_closed=self._sink_closed)
-            )
+            if sink.type == "redis":
+                self.publisher.add_sink(RedisStreamSink(
+                    sink.url, self.reactor, stream=sink.stream, maxlen=sink.maxlen, buffer=sink.buffer,
+                    report=self._sink_report,
+                ))
+            else:
+                self.publisher.add_sink(
+                    JsonlSink(sink.path, self.reactor, report=self._sink_report, on_closed=self._sink_closed)
+                )
         super().startService()
         self.alerts.start()
+
+    def reopen_sinks(self) -> None:
+        """Reopen every file sink at its path (after log rotation; twistd wires SIGHUP here)."""
+        for sink in self.publisher.sinks:
+            reopen = getattr(sink, "reopen", None)
+            if reopen is not None:
+                reopen()
 
     def _sink_report(self, kind: str, detail: str) -> None:
         self.reporter.report(kind, detail, self.reactor.seconds(), channel="sink")

@@ -8,9 +8,10 @@ before the venue goes away.
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from importlib import resources
 from typing import Any, ClassVar, NoReturn
 
@@ -149,14 +150,15 @@ def _events_own_stdout(config: FeedConfig) -> None:
     so that ``twistd -n gfws | jq`` reads nothing but events.  (twistd opens
     its log on ``sys.stdout`` after this runs; the JSON Lines sink writes to
     file descriptor 1 itself.)"""
-    if any(sink.path == "-" for sink in config.sinks):
+    if any(sink.type == "jsonl" and sink.path == "-" for sink in config.sinks):
         sys.stdout = sys.stderr
 
 
 def _refuse_what_cannot_work(options: Options, config: FeedConfig) -> None:
     """Problems no config check can see, said before anything listens or connects."""
     parent = getattr(options, "parent", None)
-    if parent is not None and not parent.get("nodaemon") and any(s.path == "-" for s in config.sinks):
+    to_stdout = any(s.type == "jsonl" and s.path == "-" for s in config.sinks)
+    if parent is not None and not parent.get("nodaemon") and to_stdout:
         fail(f"{config.source}: sinks: path = \"-\" writes to standard output, which a daemon does not have; "
              "run with -n, or write to a file")
     sim = config.simulator
@@ -178,12 +180,27 @@ def _can_listen(source: str, key: str, host: str, port: int) -> None:
         probe.close()
 
 
+def _reopen_on_sighup(feed: Callable[[], FeedService | None]) -> None:
+    """SIGHUP (logrotate's postrotate) reopens the file sinks, on the reactor thread."""
+    from twisted.internet import reactor
+
+    def hup(signum: int, frame: Any) -> None:
+        service = feed()
+        if service is not None:
+            reactor.callFromThread(service.reopen_sinks)  # type: ignore[attr-defined]
+
+    signal.signal(signal.SIGHUP, hup)
+
+
 def makeService(options: Options) -> MultiService:
     config = options.feed_config
     _refuse_what_cannot_work(options, config)
     _events_own_stdout(config)
     if config.simulator is not None and not config.endpoints:
-        return DemoService(config)
+        demo = DemoService(config)
+        _reopen_on_sighup(lambda: demo.feed)
+        return demo
     feed = FeedService(config)
     feed.stop_reactor_when_a_sink_closes = True
+    _reopen_on_sighup(lambda: feed)
     return feed

@@ -106,7 +106,7 @@ def test_book_depth_defaults_to_ten(tmp_path):
         (('symbols = ["BTC/USD", "ETH/USD"]', 'symbols = []'), "subscriptions[0].symbols: expected a non-empty list"),
         (('event_trigger = "bbo"', 'depth = 10'), "subscriptions[1].depth: not an option of the ticker channel"),
         (('name = "primary"', 'name = "primary"\nfoo = 1'), "endpoints[0].foo: unknown key"),
-        (('type = "jsonl"', 'type = "kafka"'), "sinks[0].type: expected one of ['jsonl'], got 'kafka'"),
+        (('type = "jsonl"', 'type = "kafka"'), "sinks[0].type: expected one of ['jsonl', 'redis'], got 'kafka'"),
         (('name = "kraken"', 'name = "binance"'), "venue.name: expected one of ['kraken'], got 'binance'"),
         (('name = "local"', 'name = "primary"'), "endpoints[1].name: expected a name no other endpoint has"),
         (('path = "-"', 'path = "/no/such/folder/x.jsonl"'), "sinks[0].path: expected a file in an existing folder"),
@@ -227,7 +227,7 @@ def test_unknown_keys_are_refused_in_every_table(tmp_path, section):
     [
         (('name = "kraken"', 'name = "kraken"\nbogus = 1'), "venue.bogus: unknown key; expected one of ['name']"),
         (('name = "local"', 'name = "local"\nbogus = 1'), "endpoints[1].bogus: unknown key; expected one of ["),
-        (('path = "-"', 'path = "-"\nbogus = 1'), "sinks[0].bogus: unknown key; expected one of ['path', 'type']"),
+        (('path = "-"', 'path = "-"\nbogus = 1'), "sinks[0].bogus: unknown key; expected one of ['buffer', 'maxlen', 'path', 'stream', 'type', 'url']"),
         (('name = "local"', 'name = "local"\n"max-priority" = 1'), "endpoints[1].max-priority: unknown key"),
         (("[venue]", "bogus = 1\n[venue]"), ": bogus: unknown key; expected one of ['account', 'alerts', 'auth', 'breaker', 'connection', "),
         (('event_trigger = "bbo"', 'event_trigger = "bbo"\nbogus = 1'),
@@ -390,3 +390,18 @@ def test_a_shard_that_cannot_work_is_one_line(tmp_path, shard, expected):
         from gfws.config import shard_of
         assert shard_of("ETH/USD", 64) != 0
     assert expected in error_for(tmp_path, text)
+
+
+@pytest.mark.parametrize("sink, expected", [
+    ('type = "redis"\nurl = "http://127.0.0.1:6379"', "sinks[0].url: expected a redis://[:password@]host[:port][/db] URL"),
+    ('type = "redis"\nurl = "redis://:hunter2@127.0.0.1:x/0"', "got 'redis://:***@127.0.0.1:x/0'"),
+    ('type = "redis"\npath = "events.jsonl"', "sinks[0].path: not a key of a redis sink"),
+    ('type = "redis"\nstream = "gfws:{exchange}:{symbol}"', "sinks[0].stream: expected a pattern using only"),
+    ('type = "redis"\nmaxlen = 0', "sinks[0].maxlen: expected entries kept per stream, > 0"),
+    ('url = "redis://127.0.0.1:6379/0"', "sinks[0].url: not a key of a jsonl sink"),
+])
+def test_a_redis_sink_is_checked_and_its_password_never_repeated(tmp_path, sink, expected):
+    text = ('[venue]\nname = "kraken"\n[[endpoints]]\nurl = "wss://ws.kraken.com/v2"\n'
+            '[[subscriptions]]\nchannel = "book"\nsymbols = ["ETH/USD"]\n[[sinks]]\n' + sink + "\n")
+    message = error_for(tmp_path, text)
+    assert expected in message and "hunter2" not in message

@@ -258,3 +258,18 @@ def test_a_full_queue_drops_market_data_never_fills_and_says_it_holds_them(tmp_p
     assert sum(e["type"] == "trade" for e in events) + sink.dropped == 60 * 99
     os.close(reader)
     sink.close()
+
+
+def test_reopen_after_a_rotation_writes_the_next_lines_to_the_new_file(tmp_path):
+    path = tmp_path / "events.jsonl"
+    sink = JsonlSink(str(path))
+    sink.write([trade(1)])
+    assert sink.drained(5.0)
+    os.rename(path, tmp_path / "events.jsonl.1")  # logrotate's "create" mode, then its postrotate SIGHUP
+    path.write_bytes(b"")
+    sink.reopen()
+    sink.write([trade(2)])
+    assert sink.drained(5.0)
+    assert [line["trade_id"] for line in lines(path)] == [2]
+    assert [line["trade_id"] for line in lines(tmp_path / "events.jsonl.1")] == [1]
+    sink.close()

@@ -209,3 +209,29 @@ def test_private_with_a_config_of_endpoints_is_one_line(tmp_path):
     result = run(["-n", "--pidfile=", "gfws", "--config", str(config), "--private"], tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "--private runs the demo's simulated account" in result.stderr
+
+
+def test_sighup_reopens_the_event_file_after_a_rotation(tmp_path):
+    config = tmp_path / "feed.toml"
+    config.write_text('[venue]\nname = "kraken"\n[simulator]\n[[subscriptions]]\nchannel = "trade"\n'
+                      'symbols = ["BTC/USD"]\n[[sinks]]\npath = "events.jsonl"\n')
+    process = subprocess.Popen([TWISTD, "-n", "--pidfile=", "gfws", "--config", str(config)], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    events, rotated = tmp_path / "events.jsonl", tmp_path / "events.jsonl.1"
+    try:
+        deadline = time.monotonic() + 30
+        while not (events.exists() and events.stat().st_size > 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.rename(events, rotated)
+        process.send_signal(signal.SIGHUP)
+        while not events.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        size = rotated.stat().st_size
+        while not (events.exists() and events.stat().st_size > 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert process.poll() is None  # SIGHUP's default would have ended it
+        assert events.stat().st_size > 0 and rotated.stat().st_size == size  # the new lines go to the new file
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)

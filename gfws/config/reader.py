@@ -14,6 +14,7 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Protocol, cast
+from urllib.parse import urlsplit
 
 import msgspec
 from autobahn.websocket.util import parse_url
@@ -131,7 +132,9 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
         credentials = _credentials(document.auth or AuthConfig(), dialect, base_dir, source)
     account = _account(document.account, base_dir, source)
     recorder = _recorder(document.recorder, base_dir, source)
-    sinks = tuple(_sink(sink, f"sinks[{i}]", base_dir, source) for i, sink in enumerate(document.sinks))
+    tables = data.get("sinks") or []
+    sinks = tuple(_sink(sink, f"sinks[{i}]", base_dir, source, tables[i] if i < len(tables) else None)
+                  for i, sink in enumerate(document.sinks))
     _check_connection(document.connection, source)
     settings = {name: getattr(document, name) for name in Settings.__struct_fields__}
     settings["account"] = account
@@ -389,9 +392,39 @@ def _holds_pem_certificate(path: str) -> bool:
         return False
 
 
-def _sink(sink: SinkConfig, where: str, base_dir: str, source: str) -> SinkConfig:
-    """The sink with its path relative to the config file; fail now, not at the first event,
-    when the file cannot be created or written."""
+_REDIS_KEYS = ("url", "stream", "maxlen", "buffer")
+
+
+def _redis_sink(sink: SinkConfig, table: dict[str, Any], where: str, source: str) -> SinkConfig:
+    """A Redis URL that can be used (the password, if any, never repeated), a pattern that names streams."""
+    if "path" in table:
+        raise ConfigError(f"{source}: {where}.path: not a key of a redis sink; expected one of {list(_REDIS_KEYS)}")
+    parsed = urlsplit(sink.url)
+    shown = sink.url if parsed.password is None else sink.url.replace(parsed.password, "***")
+    try:
+        port, db = parsed.port, int(parsed.path.strip("/") or 0)
+    except ValueError:
+        port = db = -1
+    if parsed.scheme != "redis" or not parsed.hostname or port == -1 or db < 0:
+        raise problem(source, f"{where}.url", "a redis://[:password@]host[:port][/db] URL (rediss:// is not supported)",
+                      shown)
+    try:
+        sink.stream.format_map({"venue": "v", "type": "t", "symbol": "s"})
+    except (KeyError, ValueError, IndexError):
+        raise problem(source, f"{where}.stream", "a pattern using only {venue}, {type} and {symbol} "
+                      "({{ and }} for literal braces)", sink.stream) from None
+    return sink
+
+
+def _sink(sink: SinkConfig, where: str, base_dir: str, source: str, table: dict[str, Any] | None = None) -> SinkConfig:
+    """The sink checked for its type; a file's path relative to the config file, and failing now,
+    not at the first event, when the file cannot be created or written."""
+    if sink.type == "redis":
+        return _redis_sink(sink, table or {}, where, source)
+    for key in _REDIS_KEYS:
+        if table is not None and key in table:
+            raise ConfigError(f"{source}: {where}.{key}: not a key of a jsonl sink; expected path "
+                              '(or type = "redis")')
     if sink.path == "-":
         return sink
     sink = msgspec.structs.replace(sink, path=os.path.join(base_dir, sink.path))

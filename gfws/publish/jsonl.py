@@ -122,6 +122,7 @@ class JsonlSink:
         self.write_errors = 0
         self.reopened = 0
         self.reopen_errors = 0
+        self._reopen_asked = False
         self._thread = threading.Thread(target=self._run, name=f"gfws-jsonl {path}", daemon=True)
         self._thread.start()
 
@@ -229,6 +230,8 @@ class JsonlSink:
                     if not self._lines and self._closing:
                         break
                     chunk, count = self._take()
+                if self._reopen_asked:  # rotated (and told): the next lines go to the new file
+                    self._follow_rotation()
                 if not self._write(chunk):
                     with self._wake:  # the reader is gone, or closing gave up: what is left is lost
                         lost = count + len(self._lines)
@@ -284,12 +287,19 @@ class JsonlSink:
                 delay = min(delay * 2, _RETRY_CAP)
         return True
 
+    def reopen(self) -> None:
+        """Reopen the path before the next write (SIGHUP, as logrotate's postrotate sends it)."""
+        self._reopen_asked = True
+        with self._wake:
+            self._wake.notify()
+
     def _follow_rotation(self) -> None:
-        """Reopen the path when the file there is not ours any more (moved or removed)."""
+        """Reopen the path when the file there is not ours any more (moved or removed), or when asked."""
         if self.path == "-":
             return
+        asked, self._reopen_asked = self._reopen_asked, False
         try:
-            moved = os.stat(self.path).st_ino != os.fstat(self._fd).st_ino
+            moved = asked or os.stat(self.path).st_ino != os.fstat(self._fd).st_ino
         except FileNotFoundError:
             moved = True
         if moved:
