@@ -28,6 +28,7 @@ import os
 import queue
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -54,6 +55,7 @@ class Recorder:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.put = self._queue.put  # the hot path: one call
         self.records = 0  # written by the thread
+        self.lost = 0  # records dropped after the recording failed
         self.files: list[str] = []
         self.failed: str | None = None
         self._connections: dict[str, int] = {}
@@ -99,14 +101,19 @@ class Recorder:
         except Exception as e:  # a full disk: the feed goes on, the recording stops, said once
             self.failed = repr(e)
             self.log.failure("recording to {folder} stopped", folder=self.folder)
+            while self._queue.get() is not _STOP:  # what still comes is dropped, so memory stays flat
+                self.lost += 1
         finally:
             if out is not None:
-                out.close()
+                try:
+                    out.close()
+                except OSError:
+                    pass
 
     def _open(self) -> gzip.GzipFile:
-        os.makedirs(self.folder, exist_ok=True)
+        os.makedirs(self.folder, exist_ok=True)  # every missing level
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        path = os.path.join(self.folder, f"gfws-{stamp}-{len(self.files):04d}{_SUFFIX}")
+        path = os.path.join(self.folder, f"gfws-{stamp}-{os.getpid()}-{len(self.files):04d}{_SUFFIX}")
         self.files.append(path)
         return gzip.GzipFile(path, "ab", compresslevel=self._level)
 
@@ -196,5 +203,5 @@ def read_recording(path: str) -> Iterator[dict[str, Any]]:
             try:
                 for line in f:
                     yield parse_line(line)
-            except EOFError:  # the writer was killed mid-file: what was flushed is there
-                return
+            except (EOFError, OSError, zlib.error, ValueError):  # a writer killed mid-file: the rest is there
+                continue

@@ -319,8 +319,14 @@ class FeedService(MultiService):
                 self.log.failure("stopping {child!r} failed", child=child)
         self.selector.leader = None
         self._market_leader = None
+        sinks = list(self.publisher.sinks)  # closing takes them off the publisher
         yield self._close_sinks(bound)
         if self.ledger is not None:
+            lost = [exec_id for sink in sinks for exec_id in getattr(sink, "lost_fills", ())]
+            if lost:
+                self.log.error("{n} fills a sink gave up at shutdown are forgotten by the ledger: the venue's "
+                               "snapshot brings them back at the next start", n=len(lost))
+                self.ledger.forget(lost)
             self.ledger.close()
         recorder, self.recorder = self.recorder, None
         if recorder is not None:

@@ -188,3 +188,12 @@ def test_a_quoted_number_in_one_fill_costs_only_that_fill():
     a.feed([{**trade("T9"), "last_price": "30000.0"}, trade("T10")])
     assert a.fills() == ["T10"]
     assert a.rejected[0][0] == "fill_refused" and "last_price is a string" in a.rejected[0][1]
+
+
+def test_an_amend_older_than_what_is_known_is_never_shown():
+    a = Account()
+    a.feed([new(), {"order_id": "O1", "exec_type": "amended", "order_qty": 2.0, "order_status": "new",
+                    "timestamp": "2023-09-22T10:34:00.000000Z"}])
+    a.feed([{"order_id": "O1", "exec_type": "amended", "order_qty": 1.5, "order_status": "new",
+             "timestamp": "2023-09-22T10:33:30.000000Z"}])  # a lagging endpoint's earlier amend
+    assert a.orders.get("O1")["order_qty"] == Decimal("2.0") and a.orders.stale == 1

@@ -397,7 +397,8 @@ def test_a_shard_that_cannot_work_is_one_line(tmp_path, shard, expected):
     ('type = "redis"\nurl = "redis://:hunter2@127.0.0.1:x/0"', "got 'redis://:***@127.0.0.1:x/0'"),
     ('type = "redis"\npath = "events.jsonl"', "sinks[0].path: not a key of a redis sink"),
     ('type = "redis"\nstream = "gfws:{exchange}:{symbol}"', "sinks[0].stream: expected a pattern using only"),
-    ('type = "redis"\nmaxlen = 0', "sinks[0].maxlen: expected entries kept per stream, > 0"),
+    ('type = "redis"\nmaxlen = -1', "sinks[0].maxlen: expected entries kept per stream, >= 0"),
+    ('type = "redis"\nurl = "redis://127.0.0.1:6399/0?ssl=true"', "sinks[0].url: expected a redis://"),
     ('url = "redis://127.0.0.1:6379/0"', "sinks[0].url: not a key of a jsonl sink"),
 ])
 def test_a_redis_sink_is_checked_and_its_password_never_repeated(tmp_path, sink, expected):
@@ -405,3 +406,26 @@ def test_a_redis_sink_is_checked_and_its_password_never_repeated(tmp_path, sink,
             '[[subscriptions]]\nchannel = "book"\nsymbols = ["ETH/USD"]\n[[sinks]]\n' + sink + "\n")
     message = error_for(tmp_path, text)
     assert expected in message and "hunter2" not in message
+
+
+def test_shards_other_than_0_leave_the_account_and_its_endpoint_to_shard_0(tmp_path, monkeypatch):
+    monkeypatch.setenv("KRAKEN_API_KEY", "key")
+    monkeypatch.setenv("KRAKEN_API_SECRET", "c2VjcmV0")
+    text = ('[venue]\nname = "kraken"\n[[endpoints]]\nurl = "wss://ws.kraken.com/v2"\n'
+            '[[endpoints]]\nname = "auth"\nurl = "wss://ws-auth.kraken.com/v2"\nprivate = true\n'
+            '[[subscriptions]]\nchannel = "executions"\n'
+            '[[subscriptions]]\nchannel = "book"\nsymbols = ["BTC/USD", "ETH/USD"]\n')
+    for index in (0, 1):
+        path = tmp_path / f"shard{index}.toml"
+        path.write_text(text + f"[shard]\nindex = {index}\ncount = 2\n")
+        config = load_config(str(path))
+        assert [e.private for e in config.endpoints] == ([False, True] if index == 0 else [False])
+        assert [s.channel for s in config.subscriptions] == (["executions", "book"] if index == 0 else ["book"])
+
+
+def test_inline_secrets_are_refused_even_where_nothing_is_private(tmp_path):
+    text = ('[venue]\nname = "kraken"\n[[endpoints]]\nurl = "wss://ws.kraken.com/v2"\n'
+            '[[subscriptions]]\nchannel = "book"\nsymbols = ["BTC/USD"]\n[auth]\napi_secret = "c2VjcmV0"\n')
+    message = error_for(tmp_path, text)
+    assert "auth.api_secret: inline credentials need allow_inline_secrets = true" in message
+    assert "c2VjcmV0" not in message

@@ -162,3 +162,38 @@ def test_hot_standby_over_two_private_endpoints_publishes_each_fill_once(venue, 
         assert feed.ledger.repeats >= 200  # the second endpoint brought every fill too
     finally:
         yield feed.stopService()
+
+
+@pytest_twisted.inlineCallbacks
+def test_fills_a_sink_gives_up_at_shutdown_come_back_after_a_restart(venue, credentials, tmp_path):
+    """Redis is away at shutdown: the sink gives its fills up, the ledger forgets them, the venue's snapshot
+    brings them back and the next run publishes them."""
+    import socket
+
+    from gfws.account import FillLedger
+
+    account, tokens, gates = venue
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nobody = s.getsockname()[1]  # nothing listens here
+    ledger = str(tmp_path / "fills.sqlite")
+    data = {
+        "venue": {"name": "kraken"},
+        "endpoints": [{"name": "private", "url": gates[0].url, "private": True}],
+        "subscriptions": [{"channel": "executions"}],
+        "auth": {"rest_url": tokens.url},
+        "account": {"ledger": ledger},
+        "sinks": [{"type": "redis", "url": f"redis://127.0.0.1:{nobody}/0"}],
+        "connection": {"backoff_initial": 0.01, "backoff_cap": 0.05, "shutdown_timeout": 0.5},
+    }
+    feed = FeedService(parse_config(data, "<lost>"), reactor)
+    events = []
+    feed.subscribe(events.append, "fill")
+    feed.startService()
+    yield until(subscribed(account))
+    account.burst(10)
+    yield until(lambda: len(events) == 10)
+    (sink,) = feed.publisher.sinks
+    yield feed.stopService()
+    assert sorted(sink.lost_fills) == sorted(e.exec_id for e in events)
+    assert len(FillLedger(ledger)) == 0  # published in-process, but never reached the sink: not remembered

@@ -111,3 +111,48 @@ def test_gfws_sim_replay_options_are_checked_in_one_line(tmp_path):
     assert missing.returncode != 0 and "--replay:" in said and "cannot read the recording" in said
     speed = run(["-n", "--pidfile=", "gfws-sim", "--speed", "fast"], tmp_path)
     assert speed.returncode != 0 and "--speed: expected a number > 0 or 'max', got 'fast'" in speed.stdout + speed.stderr
+
+
+def test_two_runs_recorded_into_one_folder_replay_as_two_connections(tmp_path):
+    from gfws.recording import Recorder
+
+    for run in range(2):  # two processes, each numbering its connections from 1
+        recorder = Recorder(str(tmp_path))
+        recorder.put((1.0 + run, "venue", 1, "open", ""))
+        recorder.put((1.0 + run, "venue", 1, "frame", b'{"channel":"heartbeat","run":%d}' % run))
+        recorder.put((1.5 + run, "venue", 1, "close", "gone"))
+        recorder.close()
+    connections = load(str(tmp_path))
+    assert [[frame for _, frame in c.frames] for c in connections] == [
+        [b'{"channel":"heartbeat","run":0}'], [b'{"channel":"heartbeat","run":1}']]
+
+
+def test_a_file_cut_short_costs_only_its_own_end(tmp_path):
+    import gzip
+
+    from gfws.recording import Recorder
+
+    for run in range(2):
+        recorder = Recorder(str(tmp_path))
+        for i in range(100):
+            recorder.put((float(i), "venue", 1, "frame", b'{"channel":"heartbeat","n":%d}' % i))
+        recorder.close()
+    first = sorted(tmp_path.iterdir())[0]
+    first.write_bytes(first.read_bytes()[:-20])  # a writer killed mid-file
+    records = list(read_recording(str(tmp_path)))
+    assert 100 < len(records) < 200  # the first file up to its cut, then all of the second
+    assert len(load(str(tmp_path))[0].frames) == len(records)
+    assert gzip  # (the format is gzip: a cut shows as a truncated stream)
+
+
+def test_a_recording_that_fails_drops_what_comes_after_and_memory_stays_flat(tmp_path):
+    from gfws.recording import Recorder
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    recorder = Recorder(str(blocked / "recordings"))  # cannot be created: the first write fails
+    for i in range(20_000):
+        recorder.put((float(i), "venue", 1, "frame", b"{}"))
+    recorder.close()
+    assert recorder.failed is not None and recorder.records == 0
+    assert recorder.lost > 0 and recorder._queue.qsize() == 0

@@ -74,6 +74,13 @@ class FillLedger:
                     "DELETE FROM fills WHERE rowid <= (SELECT MAX(rowid) FROM fills) - ?", (self.keep,)
                 )
 
+    def forget(self, exec_ids: list[str]) -> None:
+        """These fills never reached a consumer (a sink gave them up at shutdown): let them come again."""
+        for exec_id in exec_ids:
+            self._known.discard(exec_id)
+        if self._db is not None and exec_ids:
+            self._db.executemany("DELETE FROM fills WHERE exec_id = ?", [(e,) for e in exec_ids])
+
     def _remember(self, exec_id: str) -> None:
         self._known.add(exec_id)
         self._order.append(exec_id)

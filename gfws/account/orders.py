@@ -91,6 +91,9 @@ def _check_forward(known: dict[str, Any], new: dict[str, Any]) -> None:
     before, after = known["status"], new["status"]
     if before == CLOSED:
         return  # what we guessed gives way to what the venue says
+    then, now = known.get("ts"), new.get("ts")
+    if then is not None and now is not None and len(then) == len(now) and now < then:
+        raise StaleUpdate  # older than what is known (a lagging endpoint's amend): never shown
     if before in STATUS_RANK and after in STATUS_RANK:
         if STATUS_RANK[after] < STATUS_RANK[before] or (before in TERMINAL and after != before):
             raise StaleUpdate

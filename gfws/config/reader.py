@@ -9,7 +9,6 @@ are the venue's business: the dialect is asked, so this module names no venue.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -19,12 +18,12 @@ from urllib.parse import urlsplit
 import msgspec
 from autobahn.websocket.util import parse_url
 
+from gfws.config.credentials import check_inline, is_loopback, read_credentials
 from gfws.config.errors import ConfigError, explain, problem
 from gfws.config.sections import (
     AccountConfig,
     AuthConfig,
     ConnectionConfig,
-    Credentials,
     EndpointConfig,
     FeedConfig,
     RecorderConfig,
@@ -84,16 +83,6 @@ class _Document(Settings, frozen=True, kw_only=True, forbid_unknown_fields=True)
     auth: AuthConfig | None = None
 
 
-def is_loopback(host: str) -> bool:
-    """Plain ws:// is tolerated only where nobody else can listen in."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def load_config(path: str) -> FeedConfig:
     """Read and check ``path``; raise ConfigError naming what is wrong."""
     try:
@@ -125,11 +114,15 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> FeedConfig:
     subscriptions = _subscriptions(document.subscriptions, data["subscriptions"], dialect, source)
     if document.shard is not None:
         subscriptions = _shard(subscriptions, document.shard, dialect, source)
+        if document.shard.index > 0:  # the account is shard 0's: the others leave its endpoints alone
+            endpoints = tuple(e for e in endpoints if not e.private)
     _check_private(endpoints, subscriptions, dialect, document.simulator is not None, source)
     base_dir = os.path.dirname(source)
     credentials = None
     if any(e.private for e in endpoints):
-        credentials = _credentials(document.auth or AuthConfig(), dialect, base_dir, source)
+        credentials = read_credentials(document.auth or AuthConfig(), dialect, base_dir, source)
+    elif document.auth is not None:
+        check_inline(document.auth, source)  # no private endpoint here (a shard, a public feed): still no leaks
     account = _account(document.account, base_dir, source)
     recorder = _recorder(document.recorder, base_dir, source)
     tables = data.get("sinks") or []
@@ -199,65 +192,6 @@ def _check_private(endpoints: Sequence[EndpointConfig], subscriptions: Sequence[
         if endpoint.private and not any(sub.channel in private for sub in subscriptions):
             raise problem(source, f"endpoints[{i}].private",
                           f"a [[subscriptions]] table with channel one of {sorted(private)} for it to carry", True)
-
-
-def _credentials(auth: AuthConfig, dialect: Vocabulary, base_dir: str, source: str) -> Credentials:
-    """The API key and secret from the environment, files or (if allowed) the config itself.
-
-    Every message names the variable, file or key, never the value.
-    """
-    defaults = {key: value for key, value in dialect.auth_defaults.items() if getattr(auth, key) is None}
-    auth = msgspec.structs.replace(auth, **defaults)
-    assert auth.rest_url is not None
-    try:
-        secure, host, _port, _resource, _path, _params = parse_url(
-            auth.rest_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1))
-    except Exception:
-        raise problem(source, "auth.rest_url", "an https:// URL", auth.rest_url) from None
-    if not auth.rest_url.startswith(("https://", "http://")) or (not secure and not is_loopback(host)):
-        raise problem(source, "auth.rest_url", "an https:// URL (plain http:// only to a loopback host)",
-                      auth.rest_url)
-    key, key_from = _secret(auth, "api_key", base_dir, source)
-    secret, secret_from = _secret(auth, "api_secret", base_dir, source)
-    try:
-        secrets = dialect.credentials(key, secret)
-    except ValueError as e:
-        raise ConfigError(f"{source}: auth: {e} (key from {key_from}, secret from {secret_from})") from None
-    return Credentials(rest_url=auth.rest_url, secrets=secrets, source=f"key {key_from}, secret {secret_from}",
-                       token_timeout=auth.token_timeout)
-
-
-def _secret(auth: AuthConfig, name: str, base_dir: str, source: str) -> tuple[str, str]:
-    """One credential and where it came from: inline (if allowed), a file, or an environment variable."""
-    inline = getattr(auth, name)
-    path = getattr(auth, f"{name}_file")
-    variable: str = getattr(auth, f"{name}_env")
-    if inline is not None:
-        if not auth.allow_inline_secrets:
-            raise ConfigError(
-                f"{source}: auth.{name}: inline credentials need allow_inline_secrets = true; "
-                f"expected {name}_env (an environment variable) or {name}_file"
-            )
-        value, where = inline, f"auth.{name}"
-    elif path is not None:
-        path = os.path.join(base_dir, path)
-        try:
-            with open(path, encoding="utf-8") as f:
-                value = f.read().strip()
-        except (OSError, UnicodeDecodeError) as e:
-            why = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
-            raise ConfigError(f"{source}: auth.{name}_file: cannot read {path}: {why}") from None
-        where = f"file {path}"
-    else:
-        value, where = os.environ.get(variable, "").strip(), f"environment variable {variable}"
-        if not value:
-            raise ConfigError(
-                f"{source}: auth.{name}_env: environment variable {variable} is not set; "
-                f"expected the account's {name.replace('_', ' ')} there (or set auth.{name}_file)"
-            )
-    if not value:
-        raise ConfigError(f"{source}: auth.{name}: the {where} is empty")
-    return value, where
 
 
 def _recorder(recorder: RecorderConfig | None, base_dir: str, source: str) -> RecorderConfig | None:
@@ -401,13 +335,15 @@ def _redis_sink(sink: SinkConfig, table: dict[str, Any], where: str, source: str
         raise ConfigError(f"{source}: {where}.path: not a key of a redis sink; expected one of {list(_REDIS_KEYS)}")
     parsed = urlsplit(sink.url)
     shown = sink.url if parsed.password is None else sink.url.replace(parsed.password, "***")
+    path = parsed.path.strip("/")
     try:
-        port, db = parsed.port, int(parsed.path.strip("/") or 0)
+        port = parsed.port
     except ValueError:
-        port = db = -1
-    if parsed.scheme != "redis" or not parsed.hostname or port == -1 or db < 0:
-        raise problem(source, f"{where}.url", "a redis://[:password@]host[:port][/db] URL (rediss:// is not supported)",
-                      shown)
+        port = -1
+    if (parsed.scheme != "redis" or not parsed.hostname or port == -1 or parsed.query or parsed.fragment
+            or (path and not path.isdigit())):
+        raise problem(source, f"{where}.url", "a redis://[:password@]host[:port][/db] URL (no ?query; "
+                      "rediss:// is not supported)", shown)
     try:
         sink.stream.format_map({"venue": "v", "type": "t", "symbol": "s"})
     except (KeyError, ValueError, IndexError):

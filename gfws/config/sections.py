@@ -67,7 +67,8 @@ class SinkConfig(Section, frozen=True, kw_only=True):
     url: Annotated[str, expect("a redis://[:password@]host[:port][/db] URL")] = "redis://127.0.0.1:6379/0"
     stream: Annotated[str, expect('a stream name pattern with {venue}, {type}, {symbol}')] = (
         "gfws:{venue}:{type}:{symbol}")
-    maxlen: Annotated[int, expect("entries kept per stream, > 0 (trimmed approximately)", gt=0)] = 1_000_000
+    maxlen: Annotated[int, expect("entries kept per stream, >= 0 (trimmed approximately; 0: never)", ge=0)] = (
+        1_000_000)
     buffer: Annotated[int, expect("events held while Redis is away, > 0", gt=0)] = 100_000
 
 

@@ -122,6 +122,7 @@ class JsonlSink:
         self.write_errors = 0
         self.reopened = 0
         self.reopen_errors = 0
+        self.lost_fills: list[str] = []  # exec_ids of fills given up at shutdown (the ledger forgets them)
         self._reopen_asked = False
         self._thread = threading.Thread(target=self._run, name=f"gfws-jsonl {path}", daemon=True)
         self._thread.start()
@@ -205,14 +206,17 @@ class JsonlSink:
     def abandon(self) -> int:
         """Give up on what is still queued (a close that ran out of time): counted as dropped."""
         with self._wake:
-            lost = len(self._lines)
+            lines = list(self._lines)
             self._lines.clear()
-            self.dropped += lost
+            self.dropped += len(lines)
             self._closing = True
             self._wake.notify()
-        if lost:
-            self.log.error("{sink!r}: {lost} lines abandoned at shutdown (the writer is blocked)", sink=self, lost=lost)
-        return lost
+        self.lost_fills += [orjson.loads(line)["exec_id"] for line in lines
+                            if type(line) is _Kept and line.startswith(b'{"type":"fill"')]
+        if lines:
+            self.log.error("{sink!r}: {lost} lines abandoned at shutdown (the writer is blocked)", sink=self,
+                           lost=len(lines))
+        return len(lines)
 
     def drained(self, timeout: float) -> bool:
         """Block until every queued line is written (for tests and scripts; never on the reactor thread)."""

@@ -160,6 +160,11 @@ class RedisStreamSink:
             self._close_timer = self._reactor.callLater(CLOSE_BOUND, self.abandon)
         return d
 
+    @property
+    def lost_fills(self) -> list[str]:
+        """exec_ids of fills given up at shutdown (the ledger forgets them: the venue brings them back)."""
+        return self._queue.lost_fills
+
     def abandon(self) -> int:
         """Give up on what is still queued (a close that ran out of time): counted as dropped, and
         close() fires.  The pipeline under way, if any, is counted too, though Redis may have taken

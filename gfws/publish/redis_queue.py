@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from gfws.events import Fill
 from gfws.publish.redis_entry import Entry
 
 
@@ -22,6 +23,7 @@ class EntryQueue:
             raise ValueError(f"buffer: 1 or more events, not {bound}")
         self.bound = bound
         self.lock = threading.Condition()
+        self.lost_fills: list[str] = []
         self._market: deque[Entry] = deque()
         self._critical: deque[Entry] = deque()
         self._inflight: list[Entry] = []
@@ -99,10 +101,13 @@ class EntryQueue:
             self.lock.notify_all()
 
     def abandon(self) -> tuple[int, int, list[Any]]:
-        """Give up on every entry, the batch in flight too: (lost, of them fills or orders, every mark)."""
+        """Give up on every entry, the batch in flight too: (lost, of them fills or orders, every mark).
+        The exec_ids of the fills given up are kept in ``lost_fills``."""
         with self.lock:
             lost = self._count()
             critical = len(self._critical) + sum(1 for e in self._inflight if e.critical)
+            self.lost_fills += [e.event.exec_id for e in (*self._critical, *self._inflight)
+                                if e.critical and type(e.event) is Fill]
             self._market.clear()
             self._critical.clear()
             self._inflight = []

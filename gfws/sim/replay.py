@@ -22,6 +22,7 @@ import base64
 import glob
 import gzip
 import os
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -51,7 +52,8 @@ def load(path: str, endpoint: str | None = None) -> list[RecordedConnection]:
     names = sorted(glob.glob(os.path.join(path, "*.tsv.gz"))) if os.path.isdir(path) else [path]
     if not names:
         raise ValueError(f"{path}: no recording files (*.tsv.gz)")
-    connections: dict[int, RecordedConnection] = {}
+    connections: list[RecordedConnection] = []
+    current: dict[int, RecordedConnection] = {}  # connection number -> the latest opened (numbers restart per run)
     for name in names:
         with gzip.open(name, "rb") as f:
             try:
@@ -61,16 +63,19 @@ def load(path: str, endpoint: str | None = None) -> list[RecordedConnection]:
                     if who.decode() != endpoint:
                         continue
                     number = int(number_text)
-                    connection = connections.setdefault(number, RecordedConnection(endpoint, number))
+                    connection = current.get(number)
+                    if kind == b"open" or connection is None:
+                        connection = current[number] = RecordedConnection(endpoint, number)
+                        connections.append(connection)
                     if kind == b"frame":
                         connection.frames.append((float(t), frame))
                     elif kind == b"frame64":
                         connection.frames.append((float(t), base64.b64decode(frame)))
                     elif kind == b"close":
                         connection.closed = frame.decode("utf-8", "replace") or "closed"
-            except EOFError:
-                pass  # cut short: what was written is served
-    return [connections[n] for n in sorted(connections)]
+            except (EOFError, OSError, zlib.error, ValueError):
+                pass  # cut short (a killed writer): what was written is served, and the next files too
+    return connections
 
 
 class _Request:
@@ -204,7 +209,7 @@ class ReplayService(Service):
     log = Logger()
 
     def __init__(self, connections: Iterable[RecordedConnection], port: int = 0, interface: str = "127.0.0.1",
-                 speed: float | None = 1.0, ack_wait: float = 10.0, reactor: Any = None) -> None:
+                 speed: float | None = 1.0, ack_wait: float = 5.0, reactor: Any = None) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.connections = list(connections)
