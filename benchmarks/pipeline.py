@@ -2,10 +2,11 @@
 
 Run: python benchmarks/pipeline.py [N]   (default N = 200000)
 
-A replay server (its own process) records N Kraken v2 messages from the
-simulated market (book depth 10 with valid checksums, and trades, for four
-symbols with different precisions), then, for each client that subscribes,
-sends the snapshots and blasts the N messages over loopback.  Two clients,
+A recording of N Kraken v2 messages from the simulated market (book depth 10
+with valid checksums, and trades, for four symbols with different
+precisions; written once by gfws's recorder and kept in the temporary
+folder) is served by the simulator's replay venue (its own process) at full
+speed to each client that subscribes.  Two clients,
 each in its own process, measured in the same run:
 
   receive-only   an Autobahn client that decodes each message (msgspec) and counts;
@@ -36,74 +37,52 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # -- the replay server ------------------------------------------------------------
 
-def record(n: int, depth: int = 10) -> tuple[dict[str, bytes], list[bytes], bytes]:
-    """Snapshots, then n data messages, as one subscriber at ``depth`` sees them (trades too at depth 10)."""
+def record(n: int, depth: int = 10) -> str:
+    """A recording (gfws's own format, written by its recorder) of what one subscriber at ``depth`` (and to trades
+    at depth 10) receives from the simulated market: status, acks, snapshots, then n data messages."""
     from twisted.internet.task import Clock
 
+    from gfws.recording import Recorder
     from gfws.sim import SimVenue
 
+    folder = os.path.join(tempfile.gettempdir(), f"gfws-bench-recording-{n}-{depth}")
+    if os.path.isdir(folder) and os.listdir(folder):
+        return folder  # recorded before: the same seed gives the same frames
     clock = Clock()
     clock.advance(1_700_000_000)
     venue = SimVenue(clock=clock, seed=42)
-    frames: list[bytes] = []
-    session = venue.connect(frames.append)
+    recorder = Recorder(folder)
+    count = [0]
+
+    def received(frame: bytes) -> None:
+        recorder.put((clock.seconds(), "replay", 1, "frame", frame))
+        count[0] += 1
+
+    recorder.put((clock.seconds(), "replay", 1, "open", ""))
+    session = venue.connect(received)
     session.request_received(json.dumps({"method": "subscribe", "params": {"channel": "instrument"}}).encode())
-    instrument = frames[-1]
     session.request_received(json.dumps({"method": "subscribe", "params": {"channel": "book", "symbol": SYMBOLS,
                                                                           "depth": depth}}).encode())
     if depth == 10:
         session.request_received(
             json.dumps({"method": "subscribe", "params": {"channel": "trade", "symbol": SYMBOLS}}).encode())
-    snapshots = {json.loads(f)["data"][0]["symbol"]: f for f in frames if b'"type":"snapshot"' in f and b'"book"' in f}
-    del frames[:]
-    while len(frames) < n:
+    head = count[0]
+    while count[0] < head + n:
         clock.advance(0.001)
         venue.step()
-    return snapshots, frames[:n], instrument
+    recorder.close()
+    return folder
 
 
 def serve(n: int, depth: int = 10) -> None:
-    from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+    """The recording, served by the simulator's replay venue as fast as it goes."""
     from twisted.internet import reactor
 
-    snapshots, stream, instrument = record(n, depth)
+    from gfws.sim.replay import ReplayService, load
 
-    class Replay(WebSocketServerProtocol):
-        def onOpen(self) -> None:
-            self.sendMessage(b'{"channel":"status","type":"update","data":[{"api_version":"v2","connection_id":1,'
-                             b'"system":"online","version":"2.0.10"}]}')
-            self.expected = 1 + (2 if depth == 10 else 1) * len(SYMBOLS)
-
-        def onMessage(self, payload: bytes, isBinary: bool) -> None:
-            request = json.loads(payload)
-            params, req_id = request.get("params", {}), request.get("req_id")
-            if request.get("method") != "subscribe":
-                return
-            channel = params["channel"]
-            for symbol in params.get("symbol") or [None]:
-                result = {"channel": channel, "snapshot": channel != "trade"}
-                if symbol:
-                    result["symbol"] = symbol
-                self.sendMessage(json.dumps({"method": "subscribe", "result": result, "success": True,
-                                             "req_id": req_id}).encode())
-                self.expected -= 1
-                if channel == "instrument":
-                    self.sendMessage(instrument)
-                elif channel == "book":
-                    self.sendMessage(snapshots[symbol])
-            if self.expected == 0:
-                self.blast(0)
-
-        def blast(self, start: int) -> None:
-            for payload in stream[start:start + 2000]:
-                self.sendMessage(payload)
-            if start + 2000 < len(stream) and self.state == self.STATE_OPEN:
-                reactor.callLater(0, self.blast, start + 2000)
-
-    factory = WebSocketServerFactory("ws://127.0.0.1/v2")
-    factory.protocol = Replay
-    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
-    print(port.getHost().port, flush=True)
+    replay = ReplayService(load(record(n, depth)), port=0, speed=None, reactor=reactor, cycle=True)
+    replay.startService()
+    print(replay.port, flush=True)
     reactor.run()
 
 
@@ -154,7 +133,8 @@ def receive_only(url: str, n: int, depth: int = 10) -> dict[str, Any]:
     return {"rate": n / (state["last"] - state["first"]), "rss": peak_rss_mib()}
 
 
-def pipeline(url: str, n: int, monitored: bool = True, recorded: bool = False, depth: int = 10) -> dict[str, Any]:
+def pipeline(url: str, n: int, monitored: bool = True, recorded: bool = False, depth: int = 10,
+             redis: bool = False) -> dict[str, Any]:
     from twisted.internet import reactor
 
     from gfws.config import parse_config
@@ -167,6 +147,7 @@ def pipeline(url: str, n: int, monitored: bool = True, recorded: bool = False, d
         "subscriptions": channels(depth),
         "liveness": {"data_timeout": 60.0},
         **({"recorder": {"path": tempfile.mkdtemp(prefix="gfws-bench-")}} if recorded else {}),
+        **({"sinks": [{"type": "redis", "url": os.environ["GFWS_BENCH_REDIS"]}]} if redis else {}),
     }, "<benchmark>")
     feed = FeedService(config)
     timings: list[float] = []
@@ -204,7 +185,9 @@ def pipeline(url: str, n: int, monitored: bool = True, recorded: bool = False, d
     reactor.run()
     problems = feed.reporter.counts
     timings.sort()
-    return {"rate": n / (state["last"] - state["first"]), "rss": peak_rss_mib(),
+    into_redis = sum(getattr(sink, "written", 0) for sink in feed.publisher.sinks) if redis else 0
+    return {"rate": n / (state["last"] - state["first"]), "rss": peak_rss_mib(), "into_redis": into_redis,
+            "elapsed": state["last"] - state["first"],
             "p50_us": timings[len(timings) // 2] * 1e6, "p99_us": timings[int(len(timings) * 0.99)] * 1e6,
             "events": state["events"], "integrity": dict(problems)}
 
@@ -239,9 +222,32 @@ def spread(results: list[dict[str, Any]]) -> str:
     return f"median {rates[len(rates) // 2]:8.0f} msg/s (runs {rates[0]:.0f}-{rates[-1]:.0f})"
 
 
+def redis_server() -> subprocess.Popen[bytes] | None:
+    """A redis-server of the benchmark's own on a free loopback port (None if not installed)."""
+    import shutil
+    import socket
+
+    if shutil.which("redis-server") is None:
+        return None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                               "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    os.environ["GFWS_BENCH_REDIS"] = f"redis://127.0.0.1:{port}/0"
+    return server
+
+
 def main(n: int, rounds: int = 3) -> None:
-    modes = ["receive-only", "pipeline", "pipeline-unmonitored", "pipeline-recorded"]
-    runs = run_case(n, 10, modes, rounds)
+    redis = redis_server()
+    modes = ["receive-only", "pipeline", "pipeline-unmonitored", "pipeline-recorded"] + (
+        ["pipeline-redis"] if redis is not None else [])
+    try:
+        runs = run_case(n, 10, modes, rounds)
+    finally:
+        if redis is not None:
+            redis.terminate()
     ratios = sorted(f["rate"] / b["rate"] for f, b in zip(runs["pipeline"], runs["receive-only"], strict=True))
     full = sorted(runs["pipeline"], key=lambda r: r["rate"])[len(runs["pipeline"]) // 2]
     base = sorted(runs["receive-only"], key=lambda r: r["rate"])[len(runs["receive-only"]) // 2]
@@ -260,6 +266,12 @@ def main(n: int, rounds: int = 3) -> None:
         costs = sorted(1 - o["rate"] / f["rate"] if mode == "pipeline-recorded" else 1 - f["rate"] / o["rate"]
                        for o, f in zip(runs[mode], runs["pipeline"], strict=True))
         print(f"  {what}: {spread(runs[mode])}; cost per round {', '.join(f'{c:.1%}' for c in costs)} ({target})")
+    if "pipeline-redis" in runs:
+        costs = sorted(1 - o["rate"] / f["rate"] for o, f in zip(runs["pipeline-redis"], runs["pipeline"], strict=True))
+        into = sorted(r["into_redis"] / r["elapsed"] for r in runs["pipeline-redis"])
+        print(f"  Redis sink on: {spread(runs['pipeline-redis'])}; cost per round "
+              f"{', '.join(f'{c:.1%}' for c in costs)}; events into Redis during the run: median "
+              f"{into[len(into) // 2]:.0f}/s ({into[0]:.0f}-{into[-1]:.0f})")
     deep = run_case(n // 4, 1000, ["receive-only", "pipeline"], rounds)
     ratios = sorted(f["rate"] / b["rate"] for f, b in zip(deep["pipeline"], deep["receive-only"], strict=True))
     print(f"{n // 4} messages, four books at depth 1000:")
@@ -272,12 +284,14 @@ if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(HERE))
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         serve(int(sys.argv[2]), int(sys.argv[3]))
-    elif len(sys.argv) > 1 and sys.argv[1] in ("receive-only", "pipeline", "pipeline-unmonitored", "pipeline-recorded"):
+    elif len(sys.argv) > 1 and sys.argv[1] in ("receive-only", "pipeline", "pipeline-unmonitored", "pipeline-recorded",
+                                               "pipeline-redis"):
         mode, url, count, depth = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
         if mode == "receive-only":
             result = receive_only(url, count, depth)
         else:
-            result = pipeline(url, count, mode != "pipeline-unmonitored", mode == "pipeline-recorded", depth)
+            result = pipeline(url, count, mode != "pipeline-unmonitored", mode == "pipeline-recorded", depth,
+                              mode == "pipeline-redis")
         print(json.dumps(result))
     else:
         main(int(sys.argv[1]) if len(sys.argv) > 1 else 200_000, int(sys.argv[2]) if len(sys.argv) > 2 else 3)

@@ -11,7 +11,7 @@ saw it.  Pings are answered at once (recorded pongs are dropped).  When a
 recorded connection ended, this client's connection is dropped too, and the
 next connection gets the next one.
 
-The file format (gzip, one tab-separated line per record: receive time,
+The file format (gzip, one tab-separated line per record: receive time in µs,
 endpoint, connection, kind, frame) is read here independently of the client
 side's recorder: the simulator is the oracle and imports nothing of it.
 """
@@ -68,9 +68,9 @@ def load(path: str, endpoint: str | None = None) -> list[RecordedConnection]:
                         connection = current[number] = RecordedConnection(endpoint, number)
                         connections.append(connection)
                     if kind == b"frame":
-                        connection.frames.append((float(t), frame))
+                        connection.frames.append((int(t) / 1_000_000, frame))
                     elif kind == b"frame64":
-                        connection.frames.append((float(t), base64.b64decode(frame)))
+                        connection.frames.append((int(t) / 1_000_000, base64.b64decode(frame)))
                     elif kind == b"close":
                         connection.closed = frame.decode("utf-8", "replace") or "closed"
             except (EOFError, OSError, zlib.error, ValueError):
@@ -209,7 +209,8 @@ class ReplayService(Service):
     log = Logger()
 
     def __init__(self, connections: Iterable[RecordedConnection], port: int = 0, interface: str = "127.0.0.1",
-                 speed: float | None = 1.0, ack_wait: float = 5.0, reactor: Any = None) -> None:
+                 speed: float | None = 1.0, ack_wait: float = 5.0, reactor: Any = None, cycle: bool = False) -> None:
+        """``cycle``: once every recorded connection was served, the next client starts over (benchmarks)."""
         if reactor is None:
             from twisted.internet import reactor
         self.connections = list(connections)
@@ -217,6 +218,7 @@ class ReplayService(Service):
         self.interface = interface
         self.speed = speed
         self.ack_wait = ack_wait
+        self.cycle = cycle
         self._reactor = reactor
         self.port: int | None = None
         self._listening: Any = None
@@ -248,6 +250,8 @@ class ReplayService(Service):
 
     def connected(self, protocol: Any) -> Playback | None:
         self.protocols.add(protocol)
+        if self.cycle and len(self.played) >= len(self.connections):
+            self.played = []
         if len(self.played) >= len(self.connections):
             self.log.info("replay: every recorded connection served; closing a new one")
             protocol.sendClose(1000, "the recording is over")

@@ -43,6 +43,7 @@ class Options(usage.Options):
         ["endpoint", None, None, "With --replay: whose connections to serve (default: the first recorded)."],
     ]
     optFlags: ClassVar[list[list[str | None]]] = [
+        ["loop", None, "With --replay: once every recorded connection was served, serve them again."],
         ["drop-acks", None, "Never answer subscribe/unsubscribe (the subscriptions still happen)."],
         ["private", None, "Also be ws-auth: a demo account trading (executions channel) and its REST token endpoint."],
     ]
@@ -155,7 +156,7 @@ def makeService(options: Options) -> MultiService:
     if options["replay"] is not None:
         root = MultiService()
         ReplayService(options["recording"], port=options["ports"][0], interface=options["interface"],
-                      speed=options["speed"]).setServiceParent(root)
+                      speed=options["speed"], cycle=options["loop"]).setServiceParent(root)
         return root
 
     venue = SimVenue(clock=reactor, interval=options["interval"], seed=options["seed"])
