@@ -40,6 +40,7 @@ from gfws.interfaces import IConnectionHandler, IConnectionLink
 
 _STOP = object()
 _HAND_OVER = 1 << 16  # bytes of records handed to the writer at a time
+_MAX_CHUNKS = 4096  # chunks waiting for the writer (256 MiB) before records are dropped
 _SUFFIX = ".tsv.gz"
 
 
@@ -97,7 +98,10 @@ class Recorder:
             self._hand_over(t)
 
     def _hand_over(self, now: float) -> None:
-        self._queue.put(bytes(self._buffer))
+        if self._queue.qsize() >= _MAX_CHUNKS:  # the disk cannot keep up: drop, counted, never grow
+            self.lost += self._buffer.count(b"\n")
+        else:
+            self._queue.put(bytes(self._buffer))
         self._buffer.clear()
         self._handed_at = now
 
@@ -118,6 +122,11 @@ class Recorder:
 
     def _run(self) -> None:
         chunk: Any = None
+        try:
+            # Compressing is the writer's only work: at the lowest priority (Linux), the feed comes first.
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):
+            pass
         try:
             while True:
                 chunk = self._queue.get()
