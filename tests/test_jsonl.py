@@ -20,6 +20,18 @@ def trade(n: int) -> Trade:
                  price=D("30000.0"), qty=D("0.10000000"), ord_type="limit")
 
 
+def read_until_drained(sink: JsonlSink, reader: int) -> bytes:
+    """Read a slow pipe until the sink has written everything it holds."""
+    received = b""
+    deadline = time.monotonic() + 10
+    while not sink.drained(0.01) and time.monotonic() < deadline:
+        try:
+            received += os.read(reader, 1 << 20)
+        except BlockingIOError:
+            pass
+    return received + os.read(reader, 1 << 20)
+
+
 def lines(path) -> list[dict]:
     return [json.loads(line) for line in path.read_bytes().splitlines()]
 
@@ -47,14 +59,7 @@ def test_a_reader_that_does_not_read_never_blocks_the_writer_of_events(tmp_path)
         sink.write([trade(batch * 100 + i) for i in range(100)])
     assert time.monotonic() - started < 1.0  # the reactor's side only queued
     assert sink.dropped > 0 and "sink_overflow" in reports  # the oldest went, counted and reported
-    received = b""
-    deadline = time.monotonic() + 10
-    while not sink.drained(0.01) and time.monotonic() < deadline:
-        try:
-            received += os.read(reader, 1 << 20)
-        except BlockingIOError:
-            pass
-    received += os.read(reader, 1 << 20)
+    received = read_until_drained(sink, reader)
     ids = [json.loads(line)["trade_id"] for line in received.splitlines()]
     assert ids == sorted(ids) and ids[-1] == 9999  # whole lines, in order, the newest kept
     assert len(ids) + sink.dropped == 10_000
@@ -244,15 +249,8 @@ def test_a_full_queue_drops_market_data_never_fills_and_says_it_holds_them(tmp_p
 
     for batch in range(60):  # the pipe fills, the queue overflows again and again
         sink.write([trade(batch * 100 + i) for i in range(99)] + [fill(batch)])
-    assert sink.dropped > 0 and sink.held >= 0
-    received = b""
-    deadline = time.monotonic() + 10
-    while not sink.drained(0.01) and time.monotonic() < deadline:
-        try:
-            received += os.read(reader, 1 << 20)
-        except BlockingIOError:
-            pass
-    received += os.read(reader, 1 << 20)
+    assert sink.dropped > 0
+    received = read_until_drained(sink, reader)
     events = [json.loads(line) for line in received.splitlines()]
     assert [e["exec_id"] for e in events if e["type"] == "fill"] == [f"T{n}" for n in range(60)]  # all, in order
     assert sum(e["type"] == "trade" for e in events) + sink.dropped == 60 * 99

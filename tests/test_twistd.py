@@ -17,6 +17,24 @@ import time
 TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
 
 
+def events_of(process, until, timeout=60.0):
+    """The JSON events a running twistd prints, as they come, until ``until()`` holds (or time runs out)."""
+    started, buffer = time.monotonic(), b""
+    while not until() and time.monotonic() - started < timeout:
+        ready, _, _ = select.select([process.stdout], [], [], 1.0)
+        if not ready:
+            assert process.poll() is None, process.stderr.read().decode()
+            continue
+        chunk = os.read(process.stdout.fileno(), 65536)
+        if not chunk:
+            return
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            if line.startswith(b"{"):
+                yield json.loads(line)
+
+
 def run(args, cwd, timeout=60):
     return subprocess.run([TWISTD, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
@@ -80,22 +98,9 @@ def test_demo_prints_ticker_trade_and_book_for_two_symbols_then_stops_on_sigterm
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen: dict[tuple[str, str], float] = {}
     needed = {(kind, symbol) for kind in ("ticker", "trade", "book") for symbol in ("BTC/USD", "ETH/USD")}
-    buffer = b""
     try:
-        while not needed <= set(seen) and time.monotonic() - started < 60:
-            ready, _, _ = select.select([process.stdout], [], [], 1.0)
-            if not ready:
-                assert process.poll() is None, process.stderr.read().decode()
-                continue
-            chunk = os.read(process.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if line.startswith(b"{"):
-                    event = json.loads(line)
-                    seen.setdefault((event["type"], event.get("symbol")), time.monotonic() - started)
+        for event in events_of(process, until=lambda: needed <= set(seen)):
+            seen.setdefault((event["type"], event.get("symbol")), time.monotonic() - started)
         assert needed <= set(seen), f"missing {needed - set(seen)}"
         print(f"demo: all six streams seen {max(seen[k] for k in needed):.2f}s after launch")
     finally:
@@ -181,19 +186,10 @@ def test_the_readme_python_block_runs_as_written(tmp_path):
 def test_the_private_demo_prints_fills_and_orders_with_the_market_data(tmp_path):
     process = subprocess.Popen([TWISTD, "-n", "--pidfile=", "gfws", "--private"], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    started, seen, buffer = time.monotonic(), set(), b""
+    seen: set[str] = set()
     try:
-        while not {"fill", "order", "book"} <= seen and time.monotonic() - started < 60:
-            ready, _, _ = select.select([process.stdout], [], [], 1.0)
-            if not ready:
-                assert process.poll() is None, process.stderr.read().decode()
-                continue
-            chunk = os.read(process.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            seen.update(json.loads(line)["type"] for line in lines if line.startswith(b"{"))
+        for event in events_of(process, until=lambda: {"fill", "order", "book"} <= seen):
+            seen.add(event["type"])
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)

@@ -108,13 +108,7 @@ class EntryQueue:
             critical = len(self._critical) + sum(1 for e in self._inflight if e.critical)
             self.lost_fills += [e.event.exec_id for e in (*self._critical, *self._inflight)
                                 if e.critical and type(e.event) is Fill]
-            self._market.clear()
-            self._critical.clear()
-            self._inflight = []
-            self.dropped += lost
-            self.closing = self.finished = True
-            marks = [waiter for _, waiter in self._marks]
-            self._marks.clear()
+            marks = self._give_up(lost)
             self.lock.notify_all()
         return lost, critical, marks
 
@@ -168,12 +162,17 @@ class EntryQueue:
         """The writer has ended: whatever is left is lost (counted); every mark is returned."""
         with self.lock:
             lost = 0 if self.finished else self._count()
-            self._market.clear()
-            self._critical.clear()
-            self._inflight = []
-            self.dropped += lost
-            self.closing = self.finished = True
-            marks = [waiter for _, waiter in self._marks]
-            self._marks.clear()
+            marks = self._give_up(lost)
         return lost, marks
+
+    def _give_up(self, lost: int) -> list[Any]:
+        """Empty every queue, count ``lost`` as dropped, finish; every mark (under the lock)."""
+        self._market.clear()
+        self._critical.clear()
+        self._inflight = []
+        self.dropped += lost
+        self.closing = self.finished = True
+        marks = [waiter for _, waiter in self._marks]
+        self._marks.clear()
+        return marks
 
