@@ -248,3 +248,22 @@ def test_a_trade_before_its_pairs_precision_is_held_then_published_not_lost():
     update = {"channel": "instrument", "type": "update", "data": {"assets": [], "pairs": [pair]}}
     link.client.frame_received(json.dumps(update).encode(), link.clock.seconds())
     assert [(e.trade_id, str(e.price)) for e in link.of("trade")] == [(5, "2000.25"), (6, "2000.50")]
+
+
+def test_the_inline_quote_count_of_book_updates_is_the_counting_rule(orderbook_messages, monkeypatch):
+    """The dialect counts one-item book updates inline (the hot path); on the real capture that count and
+    ``expected_quotes`` agree with the frames, so no real frame takes the slow search."""
+    from gfws.messages import ChannelData
+    from gfws.venues.kraken import KrakenV2Dialect, numbers
+    from gfws.venues.kraken import dialect as dialect_module
+
+    searched = []
+    monkeypatch.setattr(dialect_module, "quoted_number",
+                        lambda payload: searched.append(payload) or numbers.quoted_number(payload))
+    dialect = KrakenV2Dialect()
+    for payload in orderbook_messages:
+        compact = json.dumps(json.loads(payload), separators=(",", ":")).encode()
+        message = dialect.parse(compact)
+        assert type(message) is ChannelData
+        assert compact.count(b'"') == numbers.expected_quotes("book", message.items, False)
+    assert searched == [] and len(orderbook_messages) == 510

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -80,9 +80,7 @@ class ConnectionToken:
     def get(self) -> Deferred[str]:
         token = self._token
         if token is not None and self._clock.seconds() - self._given_at < self._authenticator.validity:
-            d: Deferred[str] = Deferred()
-            d.callback(token)
-            return d
+            return succeed(token)
 
         def given(answer: tuple[str, float]) -> str:
             self._token, self._given_at = answer

@@ -109,23 +109,22 @@ class Subscriptions:
 
             def send(token: str) -> Deferred[list[str]]:
                 authenticated()
-                if method == "subscribe":
-                    self._on_subscribe(channel, options)
-                return self._send_request(method, channel, symbols, {**options, "token": token})
+                return self._send_request(method, channel, symbols, options, {"token": token})
 
             return self._token().addCallback(send)
-        if method == "subscribe":
-            self._on_subscribe(channel, options)
         return self._send_request(method, channel, symbols, options)
 
     def _send_request(
-        self, method: str, channel: str, symbols: Sequence[str], options: Mapping[str, Any]
+        self, method: str, channel: str, symbols: Sequence[str], options: Mapping[str, Any],
+        credentials: Mapping[str, str] | None = None,
     ) -> Deferred[list[str]]:
         if self.closed:
             return fail(RequestsClosed(f"{method} {channel}: connection closed"))
+        if method == "subscribe":
+            self._on_subscribe(channel, options)
         req_id = self._requests.next_id()
         build = self._dialect.subscribe_request if method == "subscribe" else self._dialect.unsubscribe_request
-        payload = build(channel, symbols, options, req_id)
+        payload = build(channel, symbols, {**options, **credentials} if credentials else options, req_id)
         expected = self._dialect.expected_acks(channel, symbols)
         d = self._requests.expect(req_id, method, channel, symbols, expected, armed=False)
         self._throttle.send(payload, lambda: self._requests.arm(req_id))

@@ -234,12 +234,6 @@ class ReplayService(Service):
         return f"ws://{self.interface}:{self.port}/v2"
 
     @property
-    def remaining(self) -> int:
-        """Recorded frames not yet served (those of connections no client has had yet included)."""
-        served = sum(p.position for p in self.played)
-        return sum(len(c.frames) for c in self.connections) - served
-
-    @property
     def data_remaining(self) -> int:
         """Recorded frames not yet served that are not answers to requests (those wait for the client's)."""
         left = 0

@@ -34,7 +34,7 @@ from gfws.messages import (
 from gfws.venues.kraken import checksum
 from gfws.venues.kraken import options as _options
 from gfws.venues.kraken import symbols as _symbols
-from gfws.venues.kraken.numbers import expected_quotes, quoted_number
+from gfws.venues.kraken.numbers import BOOK_LEVEL, BOOK_UPDATE, TIMESTAMP, expected_quotes, quoted_number
 from gfws.venues.kraken.symbols import ASSET_ALIASES, normalize_symbol
 from gfws.venues.kraken.token import Credentials, KrakenTokens
 
@@ -182,7 +182,8 @@ class KrakenV2Dialect:
                 # Numbers are numbers (numbers.py); the usual one-item update counted inline.
                 if len(items) == 1:
                     item = items[0]
-                    quotes = 20 + 4 * (len(item.bids) + len(item.asks)) + (4 if item.timestamp is not None else 0)
+                    quotes = BOOK_UPDATE + BOOK_LEVEL * (len(item.bids) + len(item.asks)) + (
+                        TIMESTAMP if item.timestamp is not None else 0)
                 else:
                     quotes = expected_quotes("book", items, False)
                 if payload.count(b'"') != quotes:

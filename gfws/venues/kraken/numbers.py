@@ -23,10 +23,11 @@ _QUOTED_NUMBER = re.compile(
 # Quote characters per decoded piece: a key is two, a string value two more.
 _ENVELOPE = 10  # "channel":"book","type":"update","data"
 _BOOK_ITEM = 10  # "symbol":"...","bids","asks","checksum"
-_BOOK_LEVEL = 4  # "price","qty"
+BOOK_LEVEL = 4  # "price","qty"
+BOOK_UPDATE = _ENVELOPE + _BOOK_ITEM  # a one-item book update, but its levels and time (counted inline by the dialect)
 _TRADE_ITEM = 18  # "symbol":"...","side":"...","price","qty","ord_type":"...","trade_id"
 _TICKER_ITEM = 26  # "symbol":"..." and eleven numeric keys
-_TIMESTAMP = 4  # "timestamp":"..."
+TIMESTAMP = 4  # "timestamp":"..."
 
 
 def quoted_number(payload: bytes) -> str | None:
@@ -40,11 +41,11 @@ def expected_quotes(channel: str, items: list[Any], sequence: bool) -> int:
     quotes = _ENVELOPE + (2 if sequence else 0)
     if channel == "book":
         for item in items:
-            quotes += _BOOK_ITEM + _BOOK_LEVEL * (len(item.bids) + len(item.asks))
+            quotes += _BOOK_ITEM + BOOK_LEVEL * (len(item.bids) + len(item.asks))
             if item.timestamp is not None:
-                quotes += _TIMESTAMP
+                quotes += TIMESTAMP
     else:
         per_item = _TRADE_ITEM if channel == "trade" else _TICKER_ITEM
         for item in items:
-            quotes += per_item + (_TIMESTAMP if item.timestamp is not None else 0)
+            quotes += per_item + (TIMESTAMP if item.timestamp is not None else 0)
     return quotes
