@@ -71,11 +71,44 @@ class IVenueDialect(Interface):
         Raises ``gfws.messages.MessageError`` for anything unusable.
         """
 
-    def level_text(price, qty):
-        """Checksum text of one book level at pair precision."""
+    def new_book(symbol, depth):
+        """An empty local book (``IOrderBook``) of ``symbol`` kept at ``depth`` levels a side."""
 
-    def book_checksum(book):
-        """The checksum the venue sends for ``book`` (its sides' cached level text)."""
+    def book_updates(venue, books):
+        """The venue's usual book update parsed and applied in one pass, for ``books``
+        (symbol -> book from ``new_book``), or None where the venue has no such path.
+
+        Its ``parse(payload)`` gives the symbol of a frame it takes (None: the
+        general path takes the frame, nothing changed); ``commit(recv_ts)``
+        applies it and returns the verified ``Book`` event, or ``(symbol, ts,
+        venue checksum, computed)`` when the checksums differ.
+        """
+
+
+class IOrderBook(Interface):
+    """One symbol's local book at the pair's precision, with the venue's checksum."""
+
+    symbol = Attribute("The book's symbol.")
+    depth = Attribute("Levels kept a side (those beyond are dropped: the venue sends no delete).")
+    live = Attribute("Verified since its snapshot (a compiled update path reads it).")
+
+    def set_precision(price_decimals, qty_decimals):
+        """The pair's decimals; a change clears the book."""
+
+    def clear():
+        """Forget every level."""
+
+    def apply(bids, asks):
+        """Apply ``(price, qty)`` levels at the pair's precision, in order; a zero size deletes."""
+
+    def top_bids():
+        """The best ``depth`` bids, ``(price, qty)`` pairs, best first."""
+
+    def top_asks():
+        """The best ``depth`` asks, ``(price, qty)`` pairs, best first."""
+
+    def checksum():
+        """The checksum the venue sends for this book."""
 
 
 class IConnector(Interface):

@@ -16,6 +16,29 @@ import pytest
 HERE = os.path.dirname(__file__)
 
 
+def _compiled_book() -> Any:
+    try:
+        from gfws.venues.kraken._book import Book
+    except ImportError:
+        return None
+    return Book
+
+
+COMPILED_BOOK = _compiled_book()
+
+
+@pytest.fixture(params=["compiled", "pure"])
+def book_type(request) -> Any:
+    """Each implementation of the Kraken book (they must give identical results)."""
+    from gfws.venues.kraken.book import PyBook
+
+    if request.param == "pure":
+        return PyBook
+    if COMPILED_BOOK is None:
+        pytest.skip("the compiled book is not built here")
+    return COMPILED_BOOK
+
+
 @pytest.fixture(scope="session")
 def orderbook_fixture() -> dict[str, Any]:
     """The real Kraken v2 capture (see tests/fixtures/SOURCE.md)."""

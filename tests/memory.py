@@ -62,6 +62,7 @@ class MemoryLink:
         ack_timeout: float = 5.0,
         gate: Any = None,
         integrity: Any = None,
+        dialect: Any = None,
     ) -> None:
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
@@ -69,7 +70,7 @@ class MemoryLink:
         self.events: list[Event] = []
         self.sent: list[bytes] = []  # client -> venue
         self.received: list[bytes] = []  # venue -> client
-        dialect = KrakenV2Dialect()
+        dialect = dialect or KrakenV2Dialect()
         self.reporter = IntegrityReporter(dialect.name, self.events.append, self.clock)
         self.active = 0
         self.unusable: list[str] = []
@@ -81,6 +82,7 @@ class MemoryLink:
             dialect, subscriptions, self.events.append, self.reporter, self.clock,
             "memory", ack_timeout, integrity=integrity,
         )
+        self.also: list[Any] = []  # other receivers of the same frames at the same times
         self.server = self.venue.connect(self._to_client, gate)
 
     def send(self, payload: bytes) -> None:
@@ -89,6 +91,8 @@ class MemoryLink:
 
     def _to_client(self, payload: bytes) -> None:
         self.received.append(payload)
+        for receiver in self.also:  # first: what the client answers may bring frames at once
+            receiver(payload, self.clock.seconds())
         self.client.frame_received(payload, self.clock.seconds())
 
     def start(self) -> MemoryLink:

@@ -1,57 +1,62 @@
-"""OrderBook: updates in order, deletions, truncation, against a reference model."""
+"""The Kraken book, compiled and pure Python: updates in order, deletions, truncation, against a reference model."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gfws.market.orderbook import OrderBook
+from gfws.venues.kraken.book import PyBook
 from gfws.venues.kraken.checksum import level_text
+from tests.conftest import COMPILED_BOOK
 
 D = Decimal
 
 
-def book(depth=10):
-    return OrderBook("X/Y", depth, level_text)
+@pytest.fixture
+def book(book_type):
+    def make(depth=10):
+        return book_type("X/Y", depth)
+    return make
 
 
-def test_best_first_on_both_sides():
+def test_best_first_on_both_sides(book):
     b = book()
     b.apply([(D("1.0"), D("1")), (D("3.0"), D("1")), (D("2.0"), D("1"))], [(D("6.0"), D("1")), (D("4.0"), D("2"))])
-    assert [p for p, _ in b.bids.top(10)] == [D("3.0"), D("2.0"), D("1.0")]
-    assert [p for p, _ in b.asks.top(10)] == [D("4.0"), D("6.0")]
+    assert [p for p, _ in b.top_bids()] == [D("3.0"), D("2.0"), D("1.0")]
+    assert [p for p, _ in b.top_asks()] == [D("4.0"), D("6.0")]
 
 
-def test_zero_size_deletes_and_unknown_delete_is_harmless():
+def test_zero_size_deletes_and_unknown_delete_is_harmless(book):
     b = book()
     b.apply([(D("1.0"), D("1")), (D("2.0"), D("1"))], [])
     b.apply([(D("2.0"), D("0")), (D("9.0"), D("0"))], [])
-    assert b.bids.top(10) == ((D("1.0"), D("1")),)
+    assert b.top_bids() == ((D("1.0"), D("1")),)
 
 
-def test_same_price_twice_in_one_message_applies_in_order():
+def test_same_price_twice_in_one_message_applies_in_order(book):
     b = book()
     b.apply([(D("1.0"), D("5")), (D("1.0"), D("0")), (D("1.0"), D("7"))], [])
-    assert b.bids.top(10) == ((D("1.0"), D("7")),)
+    assert b.top_bids() == ((D("1.0"), D("7")),)
 
 
-def test_truncates_to_depth_after_each_message():
+def test_truncates_to_depth_after_each_message(book):
     b = book(depth=3)
     b.apply([(D(i), D("1")) for i in range(1, 8)], [(D(i), D("1")) for i in range(10, 17)])
-    assert [p for p, _ in b.bids.top(10)] == [D(7), D(6), D(5)]
-    assert [p for p, _ in b.asks.top(10)] == [D(10), D(11), D(12)]
+    assert [p for p, _ in b.top_bids()] == [D(7), D(6), D(5)]
+    assert [p for p, _ in b.top_asks()] == [D(10), D(11), D(12)]
     # A delete inside the depth does not bring back a truncated level.
     b.apply([(D(7), D(0))], [])
-    assert [p for p, _ in b.bids.top(10)] == [D(6), D(5)]
+    assert [p for p, _ in b.top_bids()] == [D(6), D(5)]
 
 
-def test_checksum_text_covers_at_most_ten_levels_whatever_the_depth():
+def test_checksum_text_covers_at_most_ten_levels_whatever_the_depth(book):
     b = book(depth=25)
     b.apply([(D(i), D("1")) for i in range(1, 26)], [])
-    assert len(b.bids) == 25
-    assert b.bids.text(10) == "".join(level_text(D(i), D("1")) for i in range(25, 15, -1))
+    assert len(b) == 25
+    assert b.checksum_text() == "".join(level_text(D(i), D("1")) for i in range(25, 15, -1))
 
 
 levels = st.lists(
@@ -62,8 +67,12 @@ levels = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(depth=st.sampled_from([1, 3, 10]), messages=st.lists(st.tuples(levels, levels), min_size=1, max_size=20))
-def test_matches_a_plain_dict_reference_model(depth, messages):
-    b = book(depth)
+def test_both_books_match_a_plain_dict_reference_model(depth, messages):
+    for book_type in [PyBook] + ([COMPILED_BOOK] if COMPILED_BOOK is not None else []):
+        check_against_reference(book_type("X/Y", depth), depth, messages)
+
+
+def check_against_reference(b, depth, messages):
     ref_bids: dict[int, int] = {}
     ref_asks: dict[int, int] = {}
     for bids, asks in messages:
@@ -78,5 +87,5 @@ def test_matches_a_plain_dict_reference_model(depth, messages):
             for p in list(ref):
                 if p not in keep:
                     del ref[p]
-        assert b.bids.top(depth) == tuple((D(p), D(ref_bids[p])) for p in sorted(ref_bids, reverse=True))
-        assert b.asks.top(depth) == tuple((D(p), D(ref_asks[p])) for p in sorted(ref_asks))
+        assert b.top_bids() == tuple((D(p), D(ref_bids[p])) for p in sorted(ref_bids, reverse=True))
+        assert b.top_asks() == tuple((D(p), D(ref_asks[p])) for p in sorted(ref_asks))

@@ -13,9 +13,8 @@ import os
 import random
 from decimal import Decimal
 
-from gfws.market.orderbook import OrderBook
+from gfws.venues.kraken.book import PyBook
 from gfws.messages import PairInfo
-from gfws.venues.kraken.checksum import book_checksum, level_text
 from tests.memory import MemoryLink, SessionLink, sub
 
 FRAMES = int(os.environ.get("GFWS_FUZZ_FRAMES", "100000"))
@@ -70,9 +69,9 @@ def check_published(events: list) -> None:
         tag = event.__struct_config__.tag
         assert not (tag == "integrity" and event.kind == "internal_error"), event.detail
         if tag == "book" and event.valid:
-            book = OrderBook(event.symbol, max(len(event.bids), len(event.asks), 10), level_text)
+            book = PyBook(event.symbol, max(len(event.bids), len(event.asks), 10))
             book.apply(event.bids, event.asks)
-            assert book_checksum(book) == event.checksum, "an unverified book was published"
+            assert book.checksum() == event.checksum, "an unverified book was published"
         for value in event.__struct_fields__:
             field = getattr(event, value)
             if isinstance(field, Decimal):

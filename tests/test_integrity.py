@@ -10,11 +10,10 @@ from twisted.internet.task import Clock
 from gfws.config import IntegrityConfig, parse_config
 from gfws.integrity.dedup import RecentKeys
 from gfws.integrity.sequence import SequenceTracker
-from gfws.market.orderbook import OrderBook
+from gfws.venues.kraken.book import PyBook
 from gfws.sim import session as sim_session
 from gfws.sim.corruption import MessageFaults
 from gfws.sim.venue import GateFaults
-from gfws.venues.kraken.checksum import book_checksum, level_text
 from gfws.venues.kraken.dialect import normalize_symbol
 from tests.memory import MemoryLink, sub
 
@@ -53,9 +52,9 @@ def test_no_book_is_published_for_a_state_the_venue_did_not_have(monkeypatch, se
         pp, qp = PAIRS[event.symbol]
         as_ticks = lambda levels: tuple((int(p.scaleb(pp)), int(q.scaleb(qp))) for p, q in levels[:10])  # noqa: E731
         assert as_ticks(event.asks) == asks[:10] and as_ticks(event.bids) == bids[:10]  # ...and this is it
-        book = OrderBook(event.symbol, len(event.bids), level_text)
+        book = PyBook(event.symbol, len(event.bids))
         book.apply(event.bids, event.asks)
-        assert book_checksum(book) == event.checksum
+        assert book.checksum() == event.checksum
     counts = link.reporter.counts
     assert counts["checksum_mismatch"] > 0 and counts["malformed_json"] > 0 and counts["duplicate"] > 0
     assert link.client.subscriptions.renewals > 0

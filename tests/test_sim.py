@@ -9,11 +9,10 @@ from decimal import Decimal
 import pytest
 from twisted.internet.task import Clock
 
-from gfws.market.orderbook import OrderBook
+from gfws.venues.kraken.book import PyBook
 from gfws.market.precision import PairPrecision
 from gfws.sim import SimVenue
 from gfws.sim.session import wire_number
-from gfws.venues.kraken.checksum import book_checksum, level_text
 
 
 class Client:
@@ -125,7 +124,7 @@ def test_an_independent_book_verifies_every_checksum(depth):
     c.venue.start()
     for _ in range(200):
         c.clock.advance(0.05)
-    books = {s: OrderBook(s, depth, level_text) for s in ("BTC/USD", "ADA/USD")}
+    books = {s: PyBook(s, depth) for s in ("BTC/USD", "ADA/USD")}
     deletes = 0
     messages = c.channel("book")
     for message in messages:
@@ -138,12 +137,12 @@ def test_an_independent_book_verifies_every_checksum(depth):
         for side in ("bids", "asks"):  # deletions first, as in Kraken's captures
             sizes = [l["qty"] for l in data[side]]
             assert sizes == sorted(sizes, key=bool), sizes
-        assert book_checksum(book) == data["checksum"]
+        assert book.checksum() == data["checksum"]
         if message["type"] == "snapshot":
-            assert len(book.bids) == depth and len(book.asks) == depth
+            assert len(book.top_bids()) == depth and len(book.top_asks()) == depth
     assert len(messages) > 300 and deletes > 10
     market = c.venue.market.symbols["BTC/USD"]
-    assert books["BTC/USD"].bids.top(depth) == tuple(
+    assert books["BTC/USD"].top_bids() == tuple(
         (Decimal(t).scaleb(-1), Decimal(q).scaleb(-8)) for t, q in market.bids.top(depth))
 
 
@@ -182,12 +181,12 @@ def test_corrupted_checksum_fault_hits_exactly_one_message():
     c.venue.start()
     for _ in range(50):
         c.clock.advance(0.05)
-    book = OrderBook("BTC/USD", 10, level_text)
+    book = PyBook("BTC/USD", 10)
     p = PairPrecision(1, 8)
     bad = 0
     for message in c.channel("book"):
         data = message["data"][0]
         book.apply(*[[(p.price(Decimal(str(l["price"]))), p.qty(Decimal(str(l["qty"])))) for l in data[s]]
                      for s in ("bids", "asks")])
-        bad += book_checksum(book) != data["checksum"]
+        bad += book.checksum() != data["checksum"]
     assert bad == 1

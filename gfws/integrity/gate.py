@@ -39,15 +39,21 @@ class FrameGate:
         self.digests = RecentKeys(window, max_age, clock)
         self.sequences = SequenceTracker()
 
+    def fresh(self, channel: str, payload: bytes, recv_ts: float) -> bool:
+        """False for an update frame of a digested channel seen recently (counted, not published)."""
+        if channel in DIGESTED and not self.digests.first_time(hash(payload), recv_ts):
+            self._reporter.counts["duplicate"] += 1
+            return False
+        return True
+
     def admit(self, message: ChannelData, recv_ts: float) -> bool:
         """False drops the message (already counted and reported)."""
-        channel = message.channel
-        if not message.snapshot and channel in DIGESTED and not self.digests.first_time(hash(message.payload), recv_ts):
-            self._reporter.counts["duplicate"] += 1  # counted, not published
+        if not message.snapshot and not self.fresh(message.channel, message.payload, recv_ts):
             return False
         sequence = message.sequence
         if sequence is None:
             return True
+        channel = message.channel
         verdict = self.sequences.check(channel, sequence, message.snapshot)
         if verdict is None:
             return True

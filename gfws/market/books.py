@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterable
 from zope.interface import implementer
 
 from gfws.events import Book
-from gfws.interfaces import IEventHandler
+from gfws.interfaces import IEventHandler, IOrderBook
 from gfws.market.context import FeedContext
-from gfws.market.orderbook import OrderBook
 from gfws.market.precision import BadValue, PairPrecision
 from gfws.messages import BookData, ChannelData, Level
 
@@ -55,17 +54,26 @@ class BookHandler:
         self._context = context
         self._resync = resync
         self._live_changed = live_changed
-        self._books = {
-            symbol: OrderBook(symbol, depth, context.dialect.level_text)
-            for symbol, depth in depths.items()
+        self._books: dict[str, IOrderBook] = {
+            symbol: context.dialect.new_book(symbol, depth) for symbol, depth in depths.items()
         }
         self._live: set[str] = set()
-        self._checksum = context.dialect.book_checksum
         self._seen = context.seen["book"]
         self.updates_ignored = 0
+        # The venue's usual update parsed and applied in one pass (compiled; None where not built).
+        self.updates = context.dialect.book_updates(context.venue, self._books)
 
-    def book(self, symbol: str) -> OrderBook | None:
+    def book(self, symbol: str) -> IOrderBook | None:
         return self._books.get(symbol)
+
+    def _set_live(self, symbol: str, live: bool) -> None:
+        book = self._books.get(symbol)
+        if live:
+            self._live.add(symbol)
+        else:
+            self._live.discard(symbol)
+        if book is not None:
+            book.live = live
 
     def is_live(self, symbol: str) -> bool:
         return symbol in self._live
@@ -94,10 +102,11 @@ class BookHandler:
             self.invalidate(symbol, recv_ts, "unknown_instrument")
             return
         newly_live = False
+        book.set_precision(p.price_decimals, p.qty_decimals)
         if snapshot:
             book.clear()
             if symbol not in self._live:
-                self._live.add(symbol)
+                self._set_live(symbol, True)
                 newly_live = True
         elif symbol not in self._live:
             # Normal while a resync is under way (the old stream's tail: the
@@ -113,35 +122,49 @@ class BookHandler:
             self._fail(symbol, recv_ts, e.kind)
             return
         book.apply(bids, asks)
-        computed = self._checksum(book)
+        computed = book.checksum()
         if computed != item.checksum:
-            context.reject(
-                "checksum_mismatch",
-                f"venue checksum {item.checksum}, local book gives {computed}",
-                recv_ts,
-                symbol,
-                "book",
-            )
-            self._fail(symbol, recv_ts, "checksum_mismatch")
+            self._mismatch(symbol, item.checksum, computed, recv_ts)
             return
-        event = self._event(book, computed, snapshot, recv_ts, item.timestamp)
-        best_bids, best_asks = event.bids, event.asks
-        if best_bids and best_asks and best_bids[0][0] >= best_asks[0][0]:
-            # Verified, so the venue's own book: published, and flagged.
-            context.reject("crossed_book", f"best bid {best_bids[0][0]} >= best ask {best_asks[0][0]}", recv_ts,
-                           symbol, "book")
-        context.publish(event)
+        self._verified(self._event(book, computed, snapshot, recv_ts, item.timestamp), recv_ts)
         if newly_live:
             self._live_changed()
 
-    def _event(self, book: OrderBook, checksum: int, snapshot: bool, recv_ts: float, ts: str | None) -> Book:
-        depth = book.depth
+    def commit(self, recv_ts: float) -> None:
+        """The update ``updates.parse`` took, applied: what ``handle`` does for it, in one pass."""
+        result = self.updates.commit(recv_ts)
+        if type(result) is Book:
+            symbol, ts = result.symbol, result.ts
+        else:
+            symbol, ts, venue_checksum, computed = result
+        self._seen[symbol] = recv_ts
+        if ts is not None:
+            self._context.check_time("book", symbol, ts, recv_ts)
+        if type(result) is Book:
+            self._verified(result, recv_ts)
+        else:
+            self._mismatch(symbol, venue_checksum, computed, recv_ts)
+
+    def _verified(self, event: Book, recv_ts: float) -> None:
+        best_bids, best_asks = event.bids, event.asks
+        if best_bids and best_asks and best_bids[0][0] >= best_asks[0][0]:
+            # Verified, so the venue's own book: published, and flagged.
+            self._context.reject("crossed_book", f"best bid {best_bids[0][0]} >= best ask {best_asks[0][0]}",
+                                 recv_ts, event.symbol, "book")
+        self._context.publish(event)
+
+    def _mismatch(self, symbol: str, venue_checksum: int, computed: int, recv_ts: float) -> None:
+        self._context.reject("checksum_mismatch", f"venue checksum {venue_checksum}, local book gives {computed}",
+                             recv_ts, symbol, "book")
+        self._fail(symbol, recv_ts, "checksum_mismatch")
+
+    def _event(self, book: IOrderBook, checksum: int, snapshot: bool, recv_ts: float, ts: str | None) -> Book:
         return Book(
             venue=self._context.venue,
             recv_ts=recv_ts,
             symbol=book.symbol,
-            bids=book.bids.top(depth),
-            asks=book.asks.top(depth),
+            bids=book.top_bids(),
+            asks=book.top_asks(),
             checksum=checksum,
             snapshot=snapshot,
             ts=ts,
@@ -159,7 +182,7 @@ class BookHandler:
         book = self._books.get(symbol)
         if book is None or symbol not in self._live:
             return None
-        return self._event(book, self._checksum(book), True, recv_ts, None)
+        return self._event(book, book.checksum(), True, recv_ts, None)
 
     def restate(self, recv_ts: float) -> list[Book]:
         """Every verified book as a snapshot event, for a consumer switching source."""
@@ -171,7 +194,7 @@ class BookHandler:
         if book is not None:
             book.clear()
         if symbol in self._live:
-            self._live.discard(symbol)
+            self._set_live(symbol, False)
             self._publish_invalid(symbol, recv_ts, reason)
             self._live_changed()
 
@@ -185,4 +208,5 @@ class BookHandler:
             self._publish_invalid(symbol, recv_ts, "connection_lost")
         self._live.clear()
         for book in self._books.values():
+            book.live = False
             book.clear()

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 from zope.interface import implementer
 
+from gfws.events import Book as BookEvent
 from gfws.interfaces import IVenueDialect
 from gfws.messages import (
     Ack,
@@ -31,7 +32,7 @@ from gfws.messages import (
     TradeData,
     VenueMessage,
 )
-from gfws.venues.kraken import checksum
+from gfws.venues.kraken import book as _book
 from gfws.venues.kraken import options as _options
 from gfws.venues.kraken import symbols as _symbols
 from gfws.venues.kraken.numbers import BOOK_LEVEL, BOOK_UPDATE, TIMESTAMP, expected_quotes, quoted_number
@@ -165,9 +166,15 @@ class KrakenV2Dialect:
     def expected_acks(self, channel: str, symbols: Sequence[str]) -> int:
         return len(symbols) or 1
 
-    # Plain functions, not methods: called for every changed level and book.
-    level_text = staticmethod(checksum.level_text)
-    book_checksum = staticmethod(checksum.book_checksum)
+    @staticmethod
+    def new_book(symbol: str, depth: int) -> Any:
+        """A local book kept in ticks and lots (compiled where built, else pure Python: the same results)."""
+        return _book.Book(symbol, depth)
+
+    @staticmethod
+    def book_updates(venue: str, books: dict[str, Any]) -> Any:
+        """The usual book update parsed and applied in one pass (compiled only; None where not built)."""
+        return _book.Updates(venue, BookEvent, books) if _book.Updates is not None else None
 
     def parse(self, payload: bytes) -> VenueMessage:
         if payload.startswith(_BOOK_UPDATE_PREFIX):

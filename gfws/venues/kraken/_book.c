@@ -1,0 +1,714 @@
+/* Kraken v2 books in integer ticks and lots, compiled (gfws.venues.kraken._book).
+ *
+ * Why: a book update is most of what a Kraken feed receives, and doing its
+ * work as Python objects (Decimals, quantize, checksum text, sorting) cost
+ * several microseconds a message.  Here a level is kept as the digits of its
+ * price in ticks and its size in lots (the pair's precision applied, leading
+ * zeros gone): that text *is* what the venue's CRC32 reads, and digit strings
+ * compare like the integers they spell, so nothing is formatted or rounded.
+ * The (Decimal, Decimal) pair a consumer sees is made once per level, only
+ * when it enters the published top of the book.
+ *
+ * Two entry points:
+ *   Book     one symbol's book; the same methods as the pure-Python book in
+ *            book.py (which gives identical results where this is not built).
+ *   Updates  the venue's usual book update frame, parsed and applied in one
+ *            pass.  It takes only what it can prove the general path (msgspec,
+ *            then the Python handler) would accept unchanged: compact JSON of
+ *            exactly the usual shape, plain non-negative numbers within the
+ *            pair's precision, a live book.  Anything else is left untouched
+ *            for the general path, which explains what is wrong.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#define MAX_DIGITS 56        /* 30 integer digits (MAX_ADJUSTED_EXPONENT) + 18 decimals fit */
+#define MAX_INT_DIGITS 30
+#define CHECKSUM_LEVELS 10
+#define MAX_FRAME_LEVELS 4096 /* more levels in one update: the general path takes it */
+
+/* -- CRC32 (the venue's checksum: zlib's polynomial) ------------------------------ */
+
+/* Eight tables: eight bytes a step (a byte a step cost ~0.9 us a book on the development machine). */
+static uint32_t crc_tables[8][256];
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_tables[0][i] = c;
+    }
+    for (int t = 1; t < 8; t++)
+        for (int i = 0; i < 256; i++)
+            crc_tables[t][i] = (crc_tables[t - 1][i] >> 8) ^ crc_tables[0][crc_tables[t - 1][i] & 0xFF];
+}
+
+static inline uint32_t le32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint32_t crc_update(uint32_t crc, const char *text, Py_ssize_t n) {
+    const unsigned char *p = (const unsigned char *)text;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint32_t a = le32(p) ^ crc, b = le32(p + 4);
+        crc = crc_tables[7][a & 0xFF] ^ crc_tables[6][(a >> 8) & 0xFF] ^ crc_tables[5][(a >> 16) & 0xFF] ^
+              crc_tables[4][a >> 24] ^ crc_tables[3][b & 0xFF] ^ crc_tables[2][(b >> 8) & 0xFF] ^
+              crc_tables[1][(b >> 16) & 0xFF] ^ crc_tables[0][b >> 24];
+    }
+    for (; n > 0; p++, n--) crc = crc_tables[0][(crc ^ *p) & 0xFF] ^ (crc >> 8);
+    return crc;
+}
+
+/* -- levels and sides ------------------------------------------------------------- */
+
+typedef struct {
+    unsigned char plen, qlen;
+    char price[MAX_DIGITS]; /* ticks, no leading zero, never empty (a price is > 0) */
+    char qty[MAX_DIGITS];   /* lots, no leading zero, never empty in a book (zero deletes) */
+    PyObject *pair;         /* (Decimal, Decimal) at the pair's precision, made when first published */
+    PyObject *price_object; /* its Decimal price, kept while only the size changes */
+} Level;
+
+typedef struct {
+    Level **levels; /* best first */
+    Py_ssize_t len, cap;
+    int asks;       /* asks: ascending prices; bids: descending */
+    PyObject *top;  /* cached tuple of the top `depth` pairs, NULL when the top changed */
+} Side;
+
+static inline int digits_cmp(const char *a, int alen, const char *b, int blen) {
+    if (alen != blen) return alen < blen ? -1 : 1;
+    return memcmp(a, b, (size_t)alen);
+}
+
+/* Index of the first level not better than `price`; *found says it has that price. */
+static Py_ssize_t side_find(Side *s, const char *price, int plen, int *found) {
+    Py_ssize_t lo = 0, hi = s->len;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        Level *l = s->levels[mid];
+        int c = digits_cmp(l->price, l->plen, price, plen);
+        int better = s->asks ? c < 0 : c > 0;
+        if (better) lo = mid + 1; else hi = mid;
+    }
+    *found = lo < s->len && digits_cmp(s->levels[lo]->price, s->levels[lo]->plen, price, plen) == 0;
+    return lo;
+}
+
+static void side_changed(Side *s) { Py_CLEAR(s->top); }
+
+static void level_free(Level *l) {
+    Py_XDECREF(l->pair);
+    Py_XDECREF(l->price_object);
+    PyMem_Free(l);
+}
+
+static void side_clear(Side *s) {
+    for (Py_ssize_t i = 0; i < s->len; i++) level_free(s->levels[i]);
+    s->len = 0;
+    side_changed(s);
+}
+
+/* Set one level (qlen 0 deletes it).  `pair` (borrowed, may be NULL) is the level's published pair. */
+static int side_set(Side *s, const char *price, int plen, const char *qty, int qlen, PyObject *pair) {
+    int found;
+    Py_ssize_t at = side_find(s, price, plen, &found);
+    side_changed(s);
+    if (qlen == 0) {
+        if (found) {
+            level_free(s->levels[at]);
+            memmove(&s->levels[at], &s->levels[at + 1], (size_t)(s->len - at - 1) * sizeof(Level *));
+            s->len--;
+        }
+        return 0;
+    }
+    Level *l;
+    if (found) {
+        l = s->levels[at];
+        Py_CLEAR(l->pair);
+    } else {
+        if (s->len == s->cap) {
+            Py_ssize_t cap = s->cap ? s->cap * 2 : 16;
+            Level **grown = PyMem_Realloc(s->levels, (size_t)cap * sizeof(Level *));
+            if (grown == NULL) { PyErr_NoMemory(); return -1; }
+            s->levels = grown;
+            s->cap = cap;
+        }
+        l = PyMem_Malloc(sizeof(Level));
+        if (l == NULL) { PyErr_NoMemory(); return -1; }
+        l->pair = l->price_object = NULL;
+        l->plen = (unsigned char)plen;
+        memcpy(l->price, price, (size_t)plen);
+        memmove(&s->levels[at + 1], &s->levels[at], (size_t)(s->len - at) * sizeof(Level *));
+        s->levels[at] = l;
+        s->len++;
+    }
+    l->qlen = (unsigned char)qlen;
+    memcpy(l->qty, qty, (size_t)qlen);
+    if (pair != NULL) {
+        l->pair = Py_NewRef(pair);
+        Py_XSETREF(l->price_object, Py_NewRef(PyTuple_GET_ITEM(pair, 0)));
+    }
+    return 0;
+}
+
+static void side_truncate(Side *s, Py_ssize_t depth) {
+    while (s->len > depth) level_free(s->levels[--s->len]); /* beyond the top: the published tuple holds */
+}
+
+/* -- the book --------------------------------------------------------------------- */
+
+static PyObject *Decimal; /* decimal.Decimal */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *symbol;
+    Py_ssize_t depth;
+    int price_decimals, qty_decimals; /* -1: not known yet */
+    int live;
+    Side bids, asks;
+} BookObject;
+
+/* A Decimal spelled from digits in units of 10**-decimals (exactly what quantize gives). */
+static PyObject *decimal_of(const char *digits, int n, int decimals) {
+    char text[MAX_DIGITS + 24];
+    int k = 0;
+    if (decimals == 0) {
+        memcpy(text, digits, (size_t)n);
+        k = n;
+    } else if (n > decimals) {
+        memcpy(text, digits, (size_t)(n - decimals));
+        k = n - decimals;
+        text[k++] = '.';
+        memcpy(text + k, digits + n - decimals, (size_t)decimals);
+        k += decimals;
+    } else {
+        text[k++] = '0';
+        text[k++] = '.';
+        memset(text + k, '0', (size_t)(decimals - n));
+        k += decimals - n;
+        memcpy(text + k, digits, (size_t)n);
+        k += n;
+    }
+    PyObject *s = PyUnicode_FromStringAndSize(text, k);
+    if (s == NULL) return NULL;
+    PyObject *d = PyObject_CallOneArg(Decimal, s);
+    Py_DECREF(s);
+    return d;
+}
+
+static PyObject *side_top(BookObject *b, Side *s) {
+    if (s->top != NULL) return Py_NewRef(s->top);
+    Py_ssize_t n = s->len < b->depth ? s->len : b->depth;
+    PyObject *top = PyTuple_New(n);
+    if (top == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Level *l = s->levels[i];
+        if (l->pair == NULL) {
+            if (l->price_object == NULL &&
+                (l->price_object = decimal_of(l->price, l->plen, b->price_decimals)) == NULL) {
+                Py_DECREF(top);
+                return NULL;
+            }
+            PyObject *q = decimal_of(l->qty, l->qlen, b->qty_decimals);
+            if (q == NULL) { Py_DECREF(top); return NULL; }
+            l->pair = PyTuple_Pack(2, l->price_object, q);
+            Py_DECREF(q);
+            if (l->pair == NULL) { Py_DECREF(top); return NULL; }
+        }
+        PyTuple_SET_ITEM(top, i, Py_NewRef(l->pair));
+    }
+    s->top = top;
+    return Py_NewRef(top);
+}
+
+static uint32_t book_crc(BookObject *b) {
+    char text[2 * CHECKSUM_LEVELS * 2 * MAX_DIGITS];
+    Py_ssize_t k = 0;
+    Side *sides[2] = {&b->asks, &b->bids};
+    for (int j = 0; j < 2; j++) {
+        Side *s = sides[j];
+        Py_ssize_t n = s->len < CHECKSUM_LEVELS ? s->len : CHECKSUM_LEVELS;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Level *l = s->levels[i];
+            memcpy(text + k, l->price, l->plen);
+            k += l->plen;
+            memcpy(text + k, l->qty, l->qlen);
+            k += l->qlen;
+        }
+    }
+    return crc_update(0xFFFFFFFFu, text, k) ^ 0xFFFFFFFFu;
+}
+
+static int Book_init(BookObject *self, PyObject *args, PyObject *kw) {
+    static char *names[] = {"symbol", "depth", NULL};
+    PyObject *symbol;
+    Py_ssize_t depth;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "Un", names, &symbol, &depth)) return -1;
+    if (depth < 1) { PyErr_SetString(PyExc_ValueError, "depth must be >= 1"); return -1; }
+    Py_XSETREF(self->symbol, Py_NewRef(symbol));
+    self->depth = depth;
+    self->price_decimals = self->qty_decimals = -1;
+    self->live = 0;
+    side_clear(&self->bids);
+    side_clear(&self->asks);
+    self->asks.asks = 1;
+    self->bids.asks = 0;
+    return 0;
+}
+
+static void Book_dealloc(BookObject *self) {
+    side_clear(&self->bids);
+    side_clear(&self->asks);
+    PyMem_Free(self->bids.levels);
+    PyMem_Free(self->asks.levels);
+    Py_XDECREF(self->symbol);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Book_clear(BookObject *self, PyObject *unused) {
+    side_clear(&self->bids);
+    side_clear(&self->asks);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Book_set_precision(BookObject *self, PyObject *args) {
+    int price_decimals, qty_decimals;
+    if (!PyArg_ParseTuple(args, "ii", &price_decimals, &qty_decimals)) return NULL;
+    if (price_decimals < 0 || qty_decimals < 0 || price_decimals > 18 || qty_decimals > 18) {
+        PyErr_SetString(PyExc_ValueError, "decimals must be 0..18");
+        return NULL;
+    }
+    if (price_decimals != self->price_decimals || qty_decimals != self->qty_decimals) {
+        side_clear(&self->bids); /* levels in the old units mean nothing now */
+        side_clear(&self->asks);
+        self->price_decimals = price_decimals;
+        self->qty_decimals = qty_decimals;
+    }
+    Py_RETURN_NONE;
+}
+
+/* The digits of a Decimal already at the pair's precision, in units of its last place
+ * (`decimals` >= 0: it must have exactly that many, or the units would not compare). */
+static int units_of(PyObject *value, int decimals, char *out, int *n) {
+    static PyObject *fixed = NULL;
+    if (fixed == NULL && (fixed = PyUnicode_InternFromString("f")) == NULL) return -1;
+    PyObject *text = PyObject_Format(value, fixed);
+    if (text == NULL) return -1;
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &len);
+    if (s == NULL) { Py_DECREF(text); return -1; }
+    int k = 0;
+    const char *point = memchr(s, '.', (size_t)len);
+    Py_ssize_t places = point ? len - (point - s) - 1 : 0;
+    if (decimals >= 0 && places != decimals) {
+        PyErr_Format(PyExc_ValueError, "%U is not at the pair's %d decimals", text, decimals);
+        Py_DECREF(text);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '.') continue;
+        if (c < '0' || c > '9') {
+            PyErr_Format(PyExc_ValueError, "%U is not a non-negative number", text);
+            Py_DECREF(text);
+            return -1;
+        }
+        if (k == 0 && c == '0') continue;
+        if (k == MAX_DIGITS) {
+            PyErr_Format(PyExc_ValueError, "%U has too many digits", text);
+            Py_DECREF(text);
+            return -1;
+        }
+        out[k++] = c;
+    }
+    Py_DECREF(text);
+    *n = k;
+    return 0;
+}
+
+static int apply_side(BookObject *self, Side *side, PyObject *levels) {
+    PyObject *seq = PySequence_Fast(levels, "levels must be a sequence of (price, qty)");
+    if (seq == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a level is a (price, qty) tuple");
+            Py_DECREF(seq);
+            return -1;
+        }
+        char price[MAX_DIGITS], qty[MAX_DIGITS];
+        int plen, qlen;
+        if (units_of(PyTuple_GET_ITEM(pair, 0), self->price_decimals, price, &plen) < 0 ||
+            units_of(PyTuple_GET_ITEM(pair, 1), self->qty_decimals, qty, &qlen) < 0 ||
+            side_set(side, price, plen, qty, qlen, qlen ? pair : NULL) < 0) {
+            Py_DECREF(seq);
+            return -1;
+        }
+    }
+    Py_DECREF(seq);
+    side_truncate(side, self->depth);
+    return 0;
+}
+
+static PyObject *Book_apply(BookObject *self, PyObject *args) {
+    PyObject *bids, *asks;
+    if (!PyArg_ParseTuple(args, "OO", &bids, &asks)) return NULL;
+    if (apply_side(self, &self->bids, bids) < 0 || apply_side(self, &self->asks, asks) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Book_top_bids(BookObject *self, PyObject *unused) { return side_top(self, &self->bids); }
+static PyObject *Book_top_asks(BookObject *self, PyObject *unused) { return side_top(self, &self->asks); }
+
+static PyObject *Book_checksum(BookObject *self, PyObject *unused) {
+    return PyLong_FromUnsignedLong(book_crc(self));
+}
+
+static PyObject *Book_checksum_text(BookObject *self, PyObject *unused) {
+    PyObject *parts = PyList_New(0);
+    if (parts == NULL) return NULL;
+    Side *sides[2] = {&self->asks, &self->bids};
+    for (int k = 0; k < 2; k++) {
+        Side *s = sides[k];
+        Py_ssize_t n = s->len < CHECKSUM_LEVELS ? s->len : CHECKSUM_LEVELS;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Level *l = s->levels[i];
+            PyObject *p = PyUnicode_FromStringAndSize(l->price, l->plen);
+            PyObject *q = PyUnicode_FromStringAndSize(l->qty, l->qlen);
+            if (p == NULL || q == NULL || PyList_Append(parts, p) < 0 || PyList_Append(parts, q) < 0) {
+                Py_XDECREF(p); Py_XDECREF(q); Py_DECREF(parts);
+                return NULL;
+            }
+            Py_DECREF(p);
+            Py_DECREF(q);
+        }
+    }
+    PyObject *empty = PyUnicode_FromString("");
+    PyObject *text = empty ? PyUnicode_Join(empty, parts) : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(parts);
+    return text;
+}
+
+static Py_ssize_t Book_len(BookObject *self) { return self->bids.len + self->asks.len; }
+
+static PyObject *Book_get_live(BookObject *self, void *c) { return PyBool_FromLong(self->live); }
+static int Book_set_live(BookObject *self, PyObject *v, void *c) {
+    int t = v ? PyObject_IsTrue(v) : 0;
+    if (t < 0) return -1;
+    self->live = t;
+    return 0;
+}
+static PyObject *Book_get_symbol(BookObject *self, void *c) { return Py_NewRef(self->symbol); }
+static PyObject *Book_get_depth(BookObject *self, void *c) { return PyLong_FromSsize_t(self->depth); }
+
+static PyMethodDef Book_methods[] = {
+    {"clear", (PyCFunction)Book_clear, METH_NOARGS, "Forget every level."},
+    {"set_precision", (PyCFunction)Book_set_precision, METH_VARARGS,
+     "The pair's decimals (price, qty); a change clears the book."},
+    {"apply", (PyCFunction)Book_apply, METH_VARARGS,
+     "Apply (price, qty) levels at the pair's precision, bids then asks, in order; then truncate to depth."},
+    {"top_bids", (PyCFunction)Book_top_bids, METH_NOARGS, "The best `depth` bids as (price, qty) pairs."},
+    {"top_asks", (PyCFunction)Book_top_asks, METH_NOARGS, "The best `depth` asks as (price, qty) pairs."},
+    {"checksum", (PyCFunction)Book_checksum, METH_NOARGS, "The venue's CRC32 of this book."},
+    {"checksum_text", (PyCFunction)Book_checksum_text, METH_NOARGS, "The text the venue's CRC32 reads."},
+    {NULL}
+};
+
+static PyGetSetDef Book_getset[] = {
+    {"live", (getter)Book_get_live, (setter)Book_set_live, "Verified since its snapshot.", NULL},
+    {"symbol", (getter)Book_get_symbol, NULL, NULL, NULL},
+    {"depth", (getter)Book_get_depth, NULL, NULL, NULL},
+    {NULL}
+};
+
+static PySequenceMethods Book_as_sequence = {.sq_length = (lenfunc)Book_len};
+
+static PyTypeObject BookType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gfws.venues.kraken._book.Book",
+    .tp_doc = "One symbol's book in ticks and lots, with the venue's checksum.",
+    .tp_basicsize = sizeof(BookObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Book_init,
+    .tp_dealloc = (destructor)Book_dealloc,
+    .tp_methods = Book_methods,
+    .tp_getset = Book_getset,
+    .tp_as_sequence = &Book_as_sequence,
+};
+
+/* -- the usual update frame ------------------------------------------------------- */
+
+typedef struct {
+    unsigned char plen, qlen;
+    char price[MAX_DIGITS];
+    char qty[MAX_DIGITS];
+} Parsed;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *venue;      /* str */
+    PyObject *event_type; /* gfws.events.Book */
+    PyObject *books;      /* dict: symbol -> Book */
+    PyObject *kwnames;
+    /* The frame parsed last, waiting for commit(). */
+    BookObject *book;     /* the book it is for (a reference), NULL when none waits */
+    PyObject *ts;         /* str or None */
+    unsigned long checksum;
+    Py_ssize_t nbids, nasks, cap;
+    Parsed *levels;       /* bids then asks */
+} UpdatesObject;
+
+static const char PREFIX[] = "{\"channel\":\"book\",\"type\":\"update\",\"data\":[{\"symbol\":\"";
+
+/* The literal `lit` next in the frame, or not this frame (return 0). */
+#define EXPECT(lit)                                                                   \
+    do {                                                                              \
+        size_t n_ = sizeof(lit) - 1;                                                  \
+        if ((size_t)(end - p) < n_ || memcmp(p, lit, n_) != 0) {                      \
+            return 0;                                                                 \
+        }                                                                             \
+        p += n_;                                                                      \
+    } while (0)
+
+/* A plain JSON string of printable ASCII (no escape): [start, *len). */
+static int scan_string(const char **pp, const char *end, const char **start, Py_ssize_t *len) {
+    const char *p = *pp;
+    *start = p;
+    while (p < end && *p != '"') {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c > 0x7E || c == '\\') return 0;
+        p++;
+    }
+    if (p == end) return 0;
+    *len = p - *start;
+    *pp = p + 1;
+    return 1;
+}
+
+/* A plain non-negative JSON number with at most `decimals` significant decimals, as units
+ * of 10**-decimals without leading zeros (*n = 0 for zero).  0: not plain, or not at precision. */
+static int scan_units(const char **pp, const char *end, int decimals, char *out, int *n) {
+    const char *p = *pp, *int_start = p;
+    if (p == end || *p < '0' || *p > '9') return 0;
+    if (*p == '0') p++;
+    else while (p < end && *p >= '0' && *p <= '9') p++;
+    Py_ssize_t int_len = p - int_start;
+    if (int_len > MAX_INT_DIGITS) return 0;
+    const char *frac = p;
+    Py_ssize_t frac_len = 0;
+    if (p < end && *p == '.') {
+        frac = ++p;
+        while (p < end && *p >= '0' && *p <= '9') p++;
+        frac_len = p - frac;
+        if (frac_len == 0) return 0;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) return 0;
+    while (frac_len > 0 && frac[frac_len - 1] == '0') frac_len--;
+    if (frac_len > decimals) return 0;
+    int k = 0;
+    for (const char *c = int_start; c < int_start + int_len; c++)
+        if (k || *c != '0') out[k++] = *c;
+    for (Py_ssize_t i = 0; i < decimals; i++) {
+        char c = i < frac_len ? frac[i] : '0';
+        if (k || c != '0') out[k++] = c;
+    }
+    *n = k;
+    *pp = p;
+    return 1;
+}
+
+/* `[{"price":N,"qty":N},...]` into u->levels from index *count. */
+static int scan_levels(UpdatesObject *u, const char **pp, const char *end, BookObject *b, Py_ssize_t *count) {
+    const char *p = *pp;
+    EXPECT("[");
+    if (p < end && *p == ']') { *pp = p + 1; return 1; }
+    for (;;) {
+        if (*count == u->cap) {
+            if (u->cap >= MAX_FRAME_LEVELS) return 0;
+            Py_ssize_t cap = u->cap ? u->cap * 2 : 64;
+            Parsed *grown = PyMem_Realloc(u->levels, (size_t)cap * sizeof(Parsed));
+            if (grown == NULL) return 0;
+            u->levels = grown;
+            u->cap = cap;
+        }
+        Parsed *l = &u->levels[*count];
+        int plen, qlen;
+        EXPECT("{\"price\":");
+        if (!scan_units(&p, end, b->price_decimals, l->price, &plen) || plen == 0) return 0;
+        EXPECT(",\"qty\":");
+        if (!scan_units(&p, end, b->qty_decimals, l->qty, &qlen)) return 0;
+        EXPECT("}");
+        l->plen = (unsigned char)plen;
+        l->qlen = (unsigned char)qlen;
+        (*count)++;
+        if (p < end && *p == ',') { p++; continue; }
+        EXPECT("]");
+        *pp = p;
+        return 1;
+    }
+}
+
+static int parse_frame(UpdatesObject *u, const char *p, const char *end) {
+    EXPECT(PREFIX);
+    const char *s;
+    Py_ssize_t slen;
+    if (!scan_string(&p, end, &s, &slen)) return 0;
+    PyObject *symbol = PyUnicode_FromStringAndSize(s, slen);
+    if (symbol == NULL) { PyErr_Clear(); return 0; }
+    BookObject *b = (BookObject *)PyDict_GetItemWithError(u->books, symbol);
+    Py_DECREF(symbol);
+    if (b == NULL) { PyErr_Clear(); return 0; }
+    if (!Py_IS_TYPE(b, &BookType) || !b->live || b->price_decimals < 0) return 0;
+    Py_ssize_t count = 0;
+    EXPECT(",\"bids\":");
+    if (!scan_levels(u, &p, end, b, &count)) return 0;
+    u->nbids = count;
+    EXPECT(",\"asks\":");
+    if (!scan_levels(u, &p, end, b, &count)) return 0;
+    u->nasks = count - u->nbids;
+    EXPECT(",\"checksum\":");
+    const char *digits = p;
+    unsigned long long checksum = 0;
+    if (p == end || *p < '0' || *p > '9' || (*p == '0' && p + 1 < end && p[1] >= '0' && p[1] <= '9')) return 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        checksum = checksum * 10 + (unsigned)(*p++ - '0');
+        if (p - digits > 10) return 0;
+    }
+    if (checksum > 0xFFFFFFFFull) return 0;
+    PyObject *ts = Py_None;
+    if (p < end && *p == ',') {
+        EXPECT(",\"timestamp\":\"");
+        const char *t;
+        Py_ssize_t tlen;
+        if (!scan_string(&p, end, &t, &tlen)) return 0;
+        if ((ts = PyUnicode_FromStringAndSize(t, tlen)) == NULL) { PyErr_Clear(); return 0; }
+    } else {
+        Py_INCREF(ts);
+    }
+    if ((size_t)(end - p) != 3 || memcmp(p, "}]}", 3) != 0) { Py_DECREF(ts); return 0; }
+    Py_XSETREF(u->ts, ts);
+    u->checksum = (unsigned long)checksum;
+    Py_XSETREF(u->book, (BookObject *)Py_NewRef(b));
+    return 1;
+}
+
+static PyObject *Updates_parse(UpdatesObject *self, PyObject *payload) {
+    char *data;
+    Py_ssize_t size;
+    Py_CLEAR(self->book);
+    if (PyBytes_AsStringAndSize(payload, &data, &size) < 0) return NULL;
+    if (!parse_frame(self, data, data + size)) Py_RETURN_NONE;
+    return Py_NewRef(self->book->symbol);
+}
+
+static PyObject *Updates_commit(UpdatesObject *self, PyObject *recv_ts) {
+    BookObject *b = self->book;
+    if (b == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "commit() without a parsed frame");
+        return NULL;
+    }
+    Side *sides[2] = {&b->bids, &b->asks};
+    Py_ssize_t from[2] = {0, self->nbids}, to[2] = {self->nbids, self->nbids + self->nasks};
+    for (int k = 0; k < 2; k++) {
+        for (Py_ssize_t i = from[k]; i < to[k]; i++) {
+            Parsed *l = &self->levels[i];
+            if (side_set(sides[k], l->price, l->plen, l->qty, l->qlen, NULL) < 0) return NULL;
+        }
+        side_truncate(sides[k], b->depth);
+    }
+    self->book = NULL; /* the reference is released below */
+    uint32_t computed = book_crc(b);
+    PyObject *result;
+    if (computed != self->checksum) {
+        result = Py_BuildValue("(OOkk)", b->symbol, self->ts, self->checksum, (unsigned long)computed);
+        Py_DECREF(b);
+        return result;
+    }
+    PyObject *bids = side_top(b, &b->bids);
+    PyObject *asks = bids ? side_top(b, &b->asks) : NULL;
+    PyObject *checksum = asks ? PyLong_FromUnsignedLong(computed) : NULL;
+    if (checksum == NULL) { Py_XDECREF(bids); Py_XDECREF(asks); Py_DECREF(b); return NULL; }
+    PyObject *args[8] = {self->venue, recv_ts, b->symbol, bids, asks, checksum, Py_False, self->ts};
+    result = PyObject_Vectorcall(self->event_type, args, 0, self->kwnames);
+    Py_DECREF(bids);
+    Py_DECREF(asks);
+    Py_DECREF(checksum);
+    Py_DECREF(b);
+    return result;
+}
+
+static int Updates_init(UpdatesObject *self, PyObject *args, PyObject *kw) {
+    static char *names[] = {"venue", "event_type", "books", NULL};
+    PyObject *venue, *event_type, *books;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOO!", names, &venue, &event_type, &PyDict_Type, &books))
+        return -1;
+    Py_XSETREF(self->venue, Py_NewRef(venue));
+    Py_XSETREF(self->event_type, Py_NewRef(event_type));
+    Py_XSETREF(self->books, Py_NewRef(books));
+    Py_XSETREF(self->kwnames, Py_BuildValue("(ssssssss)", "venue", "recv_ts", "symbol", "bids", "asks",
+                                            "checksum", "snapshot", "ts"));
+    if (self->kwnames == NULL) return -1;
+    Py_XSETREF(self->ts, Py_NewRef(Py_None));
+    Py_CLEAR(self->book);
+    return 0;
+}
+
+static void Updates_dealloc(UpdatesObject *self) {
+    Py_XDECREF(self->venue);
+    Py_XDECREF(self->event_type);
+    Py_XDECREF(self->books);
+    Py_XDECREF(self->kwnames);
+    Py_XDECREF(self->ts);
+    Py_XDECREF(self->book);
+    PyMem_Free(self->levels);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef Updates_methods[] = {
+    {"parse", (PyCFunction)Updates_parse, METH_O,
+     "The symbol of the usual update of a live book, parsed and kept for commit(); None: not such a frame "
+     "(nothing changed, the general path takes it)."},
+    {"commit", (PyCFunction)Updates_commit, METH_O,
+     "Apply the parsed update.  Returns the verified Book event, or (symbol, ts, venue checksum, computed) "
+     "when the checksums differ."},
+    {NULL}
+};
+
+static PyTypeObject UpdatesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gfws.venues.kraken._book.Updates",
+    .tp_doc = "The venue's usual book update frame, parsed and applied in one pass.",
+    .tp_basicsize = sizeof(UpdatesObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Updates_init,
+    .tp_dealloc = (destructor)Updates_dealloc,
+    .tp_methods = Updates_methods,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_book", "Kraken v2 books in ticks and lots (compiled).", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__book(void) {
+    crc_init();
+    PyObject *decimal = PyImport_ImportModule("decimal");
+    if (decimal == NULL) return NULL;
+    Decimal = PyObject_GetAttrString(decimal, "Decimal");
+    Py_DECREF(decimal);
+    if (Decimal == NULL) return NULL;
+    if (PyType_Ready(&BookType) < 0 || PyType_Ready(&UpdatesType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddObjectRef(m, "Book", (PyObject *)&BookType) < 0 ||
+        PyModule_AddObjectRef(m, "Updates", (PyObject *)&UpdatesType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,295 @@
+"""The compiled book core gives exactly what the pure-Python path gives.
+
+The compiled path takes only the venue's usual book update and leaves every
+other frame, untouched, to the general path (msgspec, then the handler).
+Each test feeds the same frames to a session with the compiled core and to
+one with the pure-Python book and no compiled path, and compares every event
+byte for byte (a Decimal's exponent included) and every count.
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gfws.integrity.report import IntegrityReporter
+from gfws.messages import PairInfo
+from gfws.session import FeedSession
+from gfws.venues.kraken import KrakenV2Dialect
+from gfws.venues.kraken.book import PyBook
+from gfws.venues.kraken.checksum import level_text
+from tests.conftest import COMPILED_BOOK
+from tests.memory import MemoryLink, SessionLink, sub
+from tests.test_fuzz import mutate
+from tests.test_integrity import gate
+
+pytestmark = pytest.mark.skipif(COMPILED_BOOK is None, reason="the compiled book is not built here")
+
+
+class PureKraken(KrakenV2Dialect):
+    """Kraken with the pure-Python book and no compiled update path."""
+
+    new_book = staticmethod(PyBook)
+
+    @staticmethod
+    def book_updates(venue, books):
+        return None
+
+
+_WIRE = msgspec.json.Encoder(decimal_format="number")
+
+
+def compact(message) -> bytes:
+    """As the venue writes it: no spaces, numbers as numbers (trailing zeros kept, as the capture has them)."""
+    return _WIRE.encode(message)
+
+
+def encoded(events) -> list[bytes]:
+    return [msgspec.json.encode(e) for e in events]
+
+
+class Twins:
+    """Two sessions fed the same frames at the same times: compiled core, and pure Python."""
+
+    def __init__(self, subscriptions, pairs=(("BTC/USD", 1, 8),)) -> None:
+        self.compiled = MemoryLink(subscriptions)
+        self.pure = MemoryLink(subscriptions, dialect=PureKraken())
+        self.taken = 0  # frames the compiled path took
+        parse = self.compiled.client._parse_update
+        assert parse is not None, "the compiled session has no compiled path"
+
+        def counting(payload):
+            symbol = parse(payload)
+            self.taken += symbol is not None
+            return symbol
+
+        self.compiled.client._parse_update = counting
+        assert self.pure.client._parse_update is None
+        for link in (self.compiled, self.pure):
+            link.send = link.sent.append
+            link.client.connection_made(SessionLink(link))
+            link.client.instruments.apply([PairInfo(*p) for p in pairs], snapshot=True)
+
+    def receive(self, frame: bytes) -> None:
+        for link in (self.compiled, self.pure):
+            link.client.frame_received(frame, link.clock.seconds())
+
+    def advance(self, seconds: float) -> None:
+        for link in (self.compiled, self.pure):
+            link.clock.advance(seconds)
+
+    def assert_same(self) -> None:
+        assert encoded(self.compiled.events) == encoded(self.pure.events)
+        assert self.compiled.reporter.counts == self.pure.reporter.counts
+        assert self.compiled.sent == self.pure.sent  # the same resyncs asked for
+
+
+def test_the_real_capture_takes_the_compiled_path_with_identical_events(orderbook_fixture):
+    twins = Twins([sub("book", "BTC/USD")])
+    messages = [orderbook_fixture["init"], *orderbook_fixture["updates"]]
+    for message in messages:
+        twins.receive(compact(message))
+        twins.advance(0.01)
+    twins.assert_same()
+    assert twins.taken == len(messages) - 1  # every update; the snapshot takes the general path
+    books = twins.compiled.of("book")
+    assert len(books) == 510 and all(b.valid for b in books)
+
+
+def test_a_simulated_session_with_faults_gives_identical_events():
+    # The compiled twin drives the simulated venue; the pure one hears the same frames at the same times.
+
+    faults = dict(drop=0.02, duplicate=0.02, reorder=0.02, corrupt_checksum=0.01, stale_timestamp=0.01,
+                  malformed=0.01, seed=11)
+    subscriptions = [sub("book", "BTC/USD", "ETH/USD", depth=10), sub("book", "ADA/USD", depth=25),
+                     sub("trade", "BTC/USD")]
+    compiled = MemoryLink(subscriptions, seed=11, gate=gate(**faults))
+    pure_events: list = []
+    reporter = IntegrityReporter("kraken", pure_events.append, compiled.clock)
+    pure = FeedSession(PureKraken(), subscriptions, pure_events.append, reporter, compiled.clock, "memory", 5.0)
+    pure_sent: list[bytes] = []
+
+    class Quiet(SessionLink):
+        def send(self, payload: bytes) -> None:
+            pure_sent.append(payload)
+
+    pure.connection_made(Quiet(compiled))
+    for frame in compiled.received:  # the venue's greeting, sent as it connected
+        pure.frame_received(frame, compiled.clock.seconds())
+    compiled.also.append(pure.frame_received)
+    compiled.start()
+    compiled.run(40)
+    assert encoded(compiled.events) == encoded(pure_events)
+    assert compiled.reporter.counts == reporter.counts
+    assert compiled.sent == pure_sent
+    counts = reporter.counts
+    assert counts["checksum_mismatch"] and counts["duplicate"] and counts["malformed_json"]
+    assert len(compiled.of("book", valid=True)) > 500
+
+
+def test_mutated_frames_give_identical_events(orderbook_fixture):
+    rng = random.Random(20261129)
+    twins = Twins([sub("book", "BTC/USD")])
+    messages = [compact(m) for m in [orderbook_fixture["init"], *orderbook_fixture["updates"]]]
+    for _ in range(6):
+        for frame in messages:
+            if not twins.compiled.client.books.is_live("BTC/USD"):  # the venue's answer to a resync
+                twins.receive(messages[0])
+            twins.receive(mutate(frame, rng) if rng.random() < 0.05 else frame)
+            twins.advance(0.001)
+    twins.assert_same()
+    assert twins.taken > 1000
+    counts = twins.pure.reporter.counts
+    assert counts["checksum_mismatch"] and counts["malformed_json"]
+
+
+UPDATE = {"channel": "book", "type": "update", "data": [{
+    "symbol": "BTC/USD", "bids": [{"price": 29430.1, "qty": 1.5}], "asks": [], "checksum": 0,
+    "timestamp": "2023-07-30T15:30:01.606342Z"}]}
+
+# Each is a frame the compiled path must leave to the general path (which refuses or takes it).
+UNUSUAL = {
+    "too many decimals": b'"price":29430.15',
+    "a number as a string": b'"price":"29430.1"',
+    "an exponent": b'"price":2.94301e4',
+    "a negative size": b'"qty":-1.5',
+    "a zero price": b'"price":0.0',
+    "a leading zero": b'"price":029430.1',
+    "spaces": b'"price": 29430.1',
+    "keys in another order": b'"qty":1.5,"price":29430.1',
+    "an extra key": b'"price":29430.1,"qty":1.5,"x":1',
+    "an escape in the symbol": b'"symbol":"BTC\\/USD"',
+    "an unsubscribed symbol": b'"symbol":"ETH/USD"',
+    "a checksum over 32 bits": b'"checksum":4294967296',
+    "a checksum as a float": b'"checksum":1.0',
+    "a duplicate key": b'"price":29430.1,"price":29430.2,"qty":1.5',
+    "trailing bytes": b'}]} ',
+    "31 integer digits": b'"price":1000000000000000000000000000000.0',
+    "non-ASCII in the time": '"timestamp":"2023-07-30T15:30:01.606342Z\u00e9"'.encode(),
+    "two items": b'}]}',
+}
+
+
+def unusual_frame(name: str, checksum: int) -> bytes:
+    text = compact({**UPDATE, "data": [{**UPDATE["data"][0], "checksum": checksum}]})
+    replace = {
+        "too many decimals": (b'"price":29430.1', UNUSUAL[name]),
+        "a number as a string": (b'"price":29430.1', UNUSUAL[name]),
+        "an exponent": (b'"price":29430.1', UNUSUAL[name]),
+        "a negative size": (b'"qty":1.5', UNUSUAL[name]),
+        "a zero price": (b'"price":29430.1', UNUSUAL[name]),
+        "a leading zero": (b'"price":29430.1', UNUSUAL[name]),
+        "spaces": (b'"price":29430.1', UNUSUAL[name]),
+        "keys in another order": (b'"price":29430.1,"qty":1.5', UNUSUAL[name]),
+        "an extra key": (b'"price":29430.1,"qty":1.5', UNUSUAL[name]),
+        "an escape in the symbol": (b'"symbol":"BTC/USD"', UNUSUAL[name]),
+        "an unsubscribed symbol": (b'"symbol":"BTC/USD"', UNUSUAL[name]),
+        "a checksum over 32 bits": (f'"checksum":{checksum}'.encode(), UNUSUAL[name]),
+        "a checksum as a float": (f'"checksum":{checksum}'.encode(), UNUSUAL[name]),
+        "a duplicate key": (b'"price":29430.1,"qty":1.5', UNUSUAL[name]),
+        "trailing bytes": (b'}]}', UNUSUAL[name]),
+        "31 integer digits": (b'"price":29430.1', UNUSUAL[name]),
+        "non-ASCII in the time": (b'"timestamp":"2023-07-30T15:30:01.606342Z"', UNUSUAL[name]),
+        "two items": (b'}]}', b'},' + text[text.index(b'[{') + 1:-2] + b']}'),
+    }[name]
+    changed = text.replace(*replace, 1)
+    assert changed != text, name
+    return changed
+
+
+def live_twins(orderbook_fixture) -> Twins:
+    twins = Twins([sub("book", "BTC/USD")], pairs=(("BTC/USD", 1, 8), ("ETH/USD", 2, 8)))
+    twins.receive(compact(orderbook_fixture["init"]))
+    return twins
+
+
+@pytest.mark.parametrize("name", sorted(UNUSUAL))
+def test_an_unusual_update_is_left_to_the_general_path_with_identical_results(orderbook_fixture, name):
+    twins = live_twins(orderbook_fixture)
+    snapshot = orderbook_fixture["init"]["data"][0]
+    book = PyBook("BTC/USD", 10)  # what the update would make of the snapshot: its checksum is right
+    as_levels = lambda side: [(Decimal(str(l["price"])).quantize(Decimal("0.1")),  # noqa: E731
+                               Decimal(str(l["qty"])).quantize(Decimal("1E-8"))) for l in snapshot[side]]
+    book.apply(as_levels("bids"), as_levels("asks"))
+    book.apply([(Decimal("29430.1"), Decimal("1.50000000"))], [])
+    frame = unusual_frame(name, book.checksum())
+    assert twins.compiled.client.books.updates.parse(frame) is None, name
+    twins.receive(frame)
+    twins.assert_same()
+    assert twins.taken == 0
+
+
+def test_the_usual_update_is_taken_and_verified(orderbook_fixture):
+    twins = live_twins(orderbook_fixture)
+    twins.receive(compact(orderbook_fixture["updates"][0]))
+    twins.receive(compact(orderbook_fixture["updates"][1]))
+    twins.assert_same()
+    assert twins.taken == 2 and len(twins.compiled.of("book", valid=True)) == 3
+
+
+def test_a_wrong_checksum_on_the_compiled_path_fails_the_book_as_the_general_path_does(orderbook_fixture):
+    twins = live_twins(orderbook_fixture)
+    update = dict(orderbook_fixture["updates"][0])
+    update["data"] = [{**update["data"][0], "checksum": (update["data"][0]["checksum"] + 1) % 2**32}]
+    twins.receive(compact(update))
+    twins.assert_same()
+    assert twins.taken == 1
+    assert twins.compiled.reporter.counts["checksum_mismatch"] == 1
+    assert not twins.compiled.client.books.is_live("BTC/USD")
+    assert twins.compiled.of("book")[-1].valid is False
+    twins.receive(compact(orderbook_fixture["updates"][1]))  # ignored until the next snapshot, in both
+    twins.assert_same()
+    assert twins.taken == 1
+
+
+def test_a_resent_update_is_a_duplicate_on_both_paths(orderbook_fixture):
+    twins = live_twins(orderbook_fixture)
+    frame = compact(orderbook_fixture["updates"][0])
+    twins.receive(frame)
+    twins.receive(frame)
+    twins.assert_same()
+    assert twins.compiled.reporter.counts["duplicate"] == 1
+
+
+decimals = st.integers(0, 10)
+magnitudes = st.integers(1, 10**14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(price_decimals=decimals, qty_decimals=decimals,
+       bids=st.lists(st.tuples(magnitudes, st.integers(0, 10**12)), max_size=15),
+       asks=st.lists(st.tuples(magnitudes, st.integers(0, 10**12)), max_size=15))
+def test_integer_ticks_and_lots_spell_the_checksum_text_of_the_precision_rule(
+        price_decimals, qty_decimals, bids, asks):
+    """A level's checksum text is the plain digits of its ticks and lots: the same as padding to the
+    pair's precision and removing the point and leading zeros, tiny values (1E-8) included."""
+    def at_precision(levels):
+        return [(Decimal(t).scaleb(-price_decimals), Decimal(q).scaleb(-qty_decimals)) for t, q in levels]
+
+    compiled, pure = COMPILED_BOOK("X/Y", 10), PyBook("X/Y", 10)
+    for book in (compiled, pure):
+        book.set_precision(price_decimals, qty_decimals)
+        book.apply(at_precision(bids), at_precision(asks))
+    expected_asks = sorted({t: q for t, q in asks}.items())  # the last size given for a price wins
+    expected_bids = sorted({t: q for t, q in bids}.items(), reverse=True)
+    expected = "".join(str(t) + str(q) for t, q in [l for l in expected_asks if l[1]][:10]) + "".join(
+        str(t) + str(q) for t, q in [l for l in expected_bids if l[1]][:10])
+    assert compiled.checksum_text() == pure.checksum_text() == expected
+    assert expected == "".join(level_text(p, q) for p, q in pure.top_asks()[:10] + pure.top_bids()[:10])
+    assert compiled.checksum() == pure.checksum()
+    assert [(str(p), str(q)) for p, q in compiled.top_bids()] == [(str(p), str(q)) for p, q in pure.top_bids()]
+
+
+def test_the_compiled_book_refuses_levels_not_at_the_pairs_precision():
+    # Units of different sizes would not compare: 1.0 is "10" tenths, 2 is "2" units.
+    book = COMPILED_BOOK("X/Y", 10)
+    book.set_precision(1, 8)
+    with pytest.raises(ValueError, match="not at the pair's 1 decimals"):
+        book.apply([(Decimal("2"), Decimal("1.00000000"))], [])
+    book.apply([(Decimal("2.0"), Decimal("1.00000000"))], [])
+    assert book.top_bids() == ((Decimal("2.0"), Decimal("1.00000000")),)
