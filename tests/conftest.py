@@ -18,7 +18,7 @@ HERE = os.path.dirname(__file__)
 
 def _compiled_book() -> Any:
     try:
-        from gfws.venues.kraken._book import Book
+        from _gfws_book import Book
     except ImportError:
         return None
     return Book

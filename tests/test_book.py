@@ -89,3 +89,18 @@ def check_against_reference(b, depth, messages):
                     del ref[p]
         assert b.top_bids() == tuple((D(p), D(ref_bids[p])) for p in sorted(ref_bids, reverse=True))
         assert b.top_asks() == tuple((D(p), D(ref_asks[p])) for p in sorted(ref_asks))
+
+
+def test_the_compiled_core_is_built_wherever_a_c_compiler_is():
+    """pip builds it with no step of the user's; a silent fallback would only be slower, so say it here."""
+    import os
+    import shutil
+    import sysconfig
+
+    from gfws.venues.kraken import book as kraken_book
+
+    headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
+    if not (headers and (shutil.which("cc") or shutil.which("gcc"))):
+        pytest.skip("no C compiler or Python headers here: the pure-Python book is used")
+    assert COMPILED_BOOK is not None, "pip did not build _gfws_book although a C compiler is here"
+    assert kraken_book.COMPILED == (not os.environ.get("GFWS_PURE_PYTHON"))

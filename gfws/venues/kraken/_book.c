@@ -1,4 +1,4 @@
-/* Kraken v2 books in integer ticks and lots, compiled (gfws.venues.kraken._book).
+/* Kraken v2 books in integer ticks and lots, compiled (the top-level module _gfws_book).
  *
  * Why: a book update is most of what a Kraken feed receives, and doing its
  * work as Python objects (Decimals, quantize, checksum text, sorting) cost
@@ -429,7 +429,7 @@ static PySequenceMethods Book_as_sequence = {.sq_length = (lenfunc)Book_len};
 
 static PyTypeObject BookType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "gfws.venues.kraken._book.Book",
+    .tp_name = "_gfws_book.Book",
     .tp_doc = "One symbol's book in ticks and lots, with the venue's checksum.",
     .tp_basicsize = sizeof(BookObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -681,7 +681,7 @@ static PyMethodDef Updates_methods[] = {
 
 static PyTypeObject UpdatesType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "gfws.venues.kraken._book.Updates",
+    .tp_name = "_gfws_book.Updates",
     .tp_doc = "The venue's usual book update frame, parsed and applied in one pass.",
     .tp_basicsize = sizeof(UpdatesObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -692,10 +692,10 @@ static PyTypeObject UpdatesType = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_book", "Kraken v2 books in ticks and lots (compiled).", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_gfws_book", "Kraken v2 books in ticks and lots (compiled).", -1, NULL,
 };
 
-PyMODINIT_FUNC PyInit__book(void) {
+PyMODINIT_FUNC PyInit__gfws_book(void) {
     crc_init();
     PyObject *decimal = PyImport_ImportModule("decimal");
     if (decimal == NULL) return NULL;

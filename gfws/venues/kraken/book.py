@@ -1,6 +1,6 @@
 """A Kraken book of one symbol: levels at the pair's precision, the venue's checksum.
 
-Two implementations give identical results: the compiled one (``_book.c``,
+Two implementations give identical results: the compiled one (``_book.c``, built as ``_gfws_book``,
 levels in integer ticks and lots, built by ``pip install`` wherever a C
 compiler is) and this pure-Python one, used where it is not built or when
 ``GFWS_PURE_PYTHON=1``.  Here each level keeps its ``(price, qty)`` pair and
@@ -144,10 +144,10 @@ def _compiled() -> Any:
     if os.environ.get("GFWS_PURE_PYTHON"):
         return None
     try:
-        from gfws.venues.kraken import _book  # type: ignore[attr-defined]
+        import _gfws_book  # type: ignore[import-not-found]
     except ImportError:
         return None
-    return _book
+    return _gfws_book
 
 
 _core = _compiled()
