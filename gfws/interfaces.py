@@ -74,14 +74,18 @@ class IVenueDialect(Interface):
     def new_book(symbol, depth):
         """An empty local book (``IOrderBook``) of ``symbol`` kept at ``depth`` levels a side."""
 
-    def book_updates(venue, books):
+    def book_updates(venue, books, seen, last_ts, strict_times):
         """The venue's usual book update parsed and applied in one pass, for ``books``
         (symbol -> book from ``new_book``), or None where the venue has no such path.
 
         Its ``parse(payload)`` gives the symbol of a frame it takes (None: the
         general path takes the frame, nothing changed); ``commit(recv_ts)``
-        applies it and returns the verified ``Book`` event, or ``(symbol, ts,
-        venue checksum, computed)`` when the checksums differ.
+        applies it, notes the symbol in ``seen`` and returns the verified
+        ``Book`` event when everything is usual (its venue time, the same width
+        as the last in ``last_ts`` and not before it, becomes the last; the
+        book not crossed; not the item sampled for venue delay; no
+        ``strict_times``), else ``(event or None if the checksums differ,
+        symbol, ts, venue checksum, computed, sampled)`` for the general checks.
         """
 
 

@@ -37,7 +37,7 @@ class PureKraken(KrakenV2Dialect):
     new_book = staticmethod(PyBook)
 
     @staticmethod
-    def book_updates(venue, books):
+    def book_updates(*args):
         return None
 
 
@@ -245,6 +245,49 @@ def test_a_wrong_checksum_on_the_compiled_path_fails_the_book_as_the_general_pat
     twins.receive(compact(orderbook_fixture["updates"][1]))  # ignored until the next snapshot, in both
     twins.assert_same()
     assert twins.taken == 1
+
+
+def snapshot_book(orderbook_fixture) -> PyBook:
+    snapshot = orderbook_fixture["init"]["data"][0]
+    book = PyBook("BTC/USD", 10)
+    as_levels = lambda side: [(Decimal(str(l["price"])).quantize(Decimal("0.1")),  # noqa: E731
+                               Decimal(str(l["qty"])).quantize(Decimal("1E-8"))) for l in snapshot[side]]
+    book.apply(as_levels("bids"), as_levels("asks"))
+    return book
+
+
+def update(book: PyBook, bids, ts: str | None) -> bytes:
+    """A usual update frame setting ``bids`` on ``book``, with its right checksum."""
+    book.apply([(Decimal(p), Decimal(q)) for p, q in bids], [])
+    item = {"symbol": "BTC/USD", "bids": [{"price": Decimal(p), "qty": Decimal(q)} for p, q in bids], "asks": [],
+            "checksum": book.checksum(), **({"timestamp": ts} if ts is not None else {})}
+    return compact({"channel": "book", "type": "update", "data": [item]})
+
+
+@pytest.mark.parametrize("times", [
+    ["2023-07-30T15:30:01.000000Z", "2023-07-30T15:30:00.000000Z"],  # backwards
+    ["2023-07-30T15:30:01Z", "2023-07-30T15:30:01.5Z"],  # other widths, in order as instants
+    ["2023-07-30T15:30:01.5Z", "2023-07-30T15:30:01Z"],  # other widths, backwards
+    ["2099-01-01T00:00:00.000000Z", "2023-07-30T15:30:02.000000Z"],  # one from the future
+    [None, "2023-07-30T15:30:02.000000Z"],
+], ids=["backwards", "widths", "widths-backwards", "future", "none-then-one"])
+def test_venue_times_on_the_compiled_path_are_judged_as_on_the_general_path(orderbook_fixture, times):
+    twins = live_twins(orderbook_fixture)
+    book = snapshot_book(orderbook_fixture)
+    for i, ts in enumerate(times * 20):  # past the one-in-16 sample, too
+        twins.receive(update(book, [("29400.1", f"{i + 1}.00000000")], ts))
+    twins.assert_same()
+    assert twins.taken == 40
+
+
+def test_a_crossed_book_on_the_compiled_path_is_flagged_and_published(orderbook_fixture):
+    twins = live_twins(orderbook_fixture)
+    book = snapshot_book(orderbook_fixture)
+    best_ask = book.top_asks()[0][0]
+    twins.receive(update(book, [(str(best_ask + Decimal("0.5")), "1.00000000")], "2023-07-30T15:30:02.000000Z"))
+    twins.assert_same()
+    assert twins.taken == 1 and twins.compiled.reporter.counts["crossed_book"] == 1
+    assert twins.compiled.of("book")[-1].bids[0][0] > best_ask
 
 
 def test_a_resent_update_is_a_duplicate_on_both_paths(orderbook_fixture):

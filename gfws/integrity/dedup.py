@@ -24,7 +24,7 @@ class RecentKeys:
         self.max_age = max_age
         self._clock = clock
         self._seen: dict[Hashable, float] = {}
-        self._ring: deque[tuple[float, Hashable]] = deque()
+        self._ring: deque[Hashable] = deque()
         self.duplicates = 0
 
     def __len__(self) -> int:
@@ -33,26 +33,25 @@ class RecentKeys:
     def first_time(self, key: Hashable, now: float | None = None) -> bool:
         """Remember ``key``; False if it is in the window (a duplicate).
 
-        ``now`` saves a clock read when the caller already has the time.
+        ``now`` saves a clock read when the caller already has the time.  The
+        ring holds each remembered key once, oldest first, and the dict its
+        time: no tuple is made per key (this runs for every frame).
         """
-        if self.max_age <= 0:
-            now = 0.0
-        elif now is None:
-            now = self._clock.seconds()  # type: ignore[union-attr]
-        ring = self._ring
         seen = self._seen
+        ring = self._ring
         if self.max_age > 0:
+            if now is None:
+                now = self._clock.seconds()  # type: ignore[union-attr]
             horizon = now - self.max_age
-            while ring and ring[0][0] < horizon:
-                _, old = ring.popleft()
-                if seen.get(old) is not None and seen[old] < horizon:
-                    del seen[old]
+            while ring and seen[ring[0]] < horizon:
+                del seen[ring.popleft()]
+        else:
+            now = 0.0
         if key in seen:
             self.duplicates += 1
             return False
         seen[key] = now
-        ring.append((now, key))
+        ring.append(key)
         if len(ring) > self.capacity:
-            _, old = ring.popleft()
-            seen.pop(old, None)
+            del seen[ring.popleft()]
         return True

@@ -39,16 +39,15 @@ class FrameGate:
         self.digests = RecentKeys(window, max_age, clock)
         self.sequences = SequenceTracker()
 
-    def fresh(self, channel: str, payload: bytes, recv_ts: float) -> bool:
-        """False for an update frame of a digested channel seen recently (counted, not published)."""
-        if channel in DIGESTED and not self.digests.first_time(hash(payload), recv_ts):
-            self._reporter.counts["duplicate"] += 1
-            return False
-        return True
+    def duplicate(self) -> None:
+        """A frame seen recently: counted, not published."""
+        self._reporter.counts["duplicate"] += 1
 
     def admit(self, message: ChannelData, recv_ts: float) -> bool:
         """False drops the message (already counted and reported)."""
-        if not message.snapshot and not self.fresh(message.channel, message.payload, recv_ts):
+        if not message.snapshot and message.channel in DIGESTED and not self.digests.first_time(
+                hash(message.payload), recv_ts):
+            self.duplicate()
             return False
         sequence = message.sequence
         if sequence is None:

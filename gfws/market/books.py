@@ -61,7 +61,8 @@ class BookHandler:
         self._seen = context.seen["book"]
         self.updates_ignored = 0
         # The venue's usual update parsed and applied in one pass (compiled; None where not built).
-        self.updates = context.dialect.book_updates(context.venue, self._books)
+        self.updates = context.dialect.book_updates(context.venue, self._books, self._seen,
+                                                    context.last_times("book"), context.max_message_age > 0)
 
     def book(self, symbol: str) -> IOrderBook | None:
         return self._books.get(symbol)
@@ -131,19 +132,19 @@ class BookHandler:
             self._live_changed()
 
     def commit(self, recv_ts: float) -> None:
-        """The update ``updates.parse`` took, applied: what ``handle`` does for it, in one pass."""
+        """The update ``updates.parse`` took, applied: what ``handle`` does for it, in one pass.
+        The usual case (verified, time in order, not crossed) is all done when the event comes back."""
         result = self.updates.commit(recv_ts)
         if type(result) is Book:
-            symbol, ts = result.symbol, result.ts
-        else:
-            symbol, ts, venue_checksum, computed = result
-        self._seen[symbol] = recv_ts
+            self._context.publish(result)
+            return
+        event, symbol, ts, venue_checksum, computed, sample = result
         if ts is not None:
-            self._context.check_time("book", symbol, ts, recv_ts)
-        if type(result) is Book:
-            self._verified(result, recv_ts)
-        else:
+            self._context.check_time("book", symbol, ts, recv_ts, sample)
+        if event is None:
             self._mismatch(symbol, venue_checksum, computed, recv_ts)
+        else:
+            self._verified(event, recv_ts)
 
     def _verified(self, event: Book, recv_ts: float) -> None:
         best_bids, best_asks = event.bids, event.asks

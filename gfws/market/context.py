@@ -71,7 +71,11 @@ class FeedContext:
             self.check_time(channel, symbol, ts, recv_ts)
         return True
 
-    def check_time(self, channel: str, symbol: str, ts: str, recv_ts: float) -> None:
+    def last_times(self, channel: str) -> dict[str, str]:
+        """symbol -> its latest venue time on ``channel`` (a compiled path checks the usual case itself)."""
+        return self._last_ts[channel]
+
+    def check_time(self, channel: str, symbol: str, ts: str, recv_ts: float, sample: bool | None = None) -> None:
         """Flag a venue time that goes backwards, lies in the future or is too old (never drops).
 
         Times are compared as instants: as text only when both have the same
@@ -80,7 +84,7 @@ class FeedContext:
         make every following one look like a regression.
         """
         self._timed_items += 1
-        if not self._timed_items & 15:
+        if sample or (sample is None and not self._timed_items & 15):  # a compiled path counts its own
             self._venue_time(ts, recv_ts)
         last_ts = self._last_ts[channel]
         last = last_ts.get(symbol)

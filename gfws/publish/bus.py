@@ -40,7 +40,8 @@ class Publisher:
         self._sinks: list[IEventSink] = []
         self._pending: list[Event] = []
         self._flush_call: IDelayedCall | None = None
-        self._published: Counter[type] = Counter()
+        # A plain dict with every type in it (a Counter's lookups are not the interpreter's fast dict path).
+        self._published: dict[type, int] = dict.fromkeys(EVENT_TYPES.values(), 0)
         self.subscriber_errors = 0
         self.sink_errors = 0
 
@@ -78,7 +79,7 @@ class Publisher:
     @property
     def published(self) -> Counter[str]:
         """Events published so far, by type name."""
-        return Counter({cls.__struct_config__.tag: n for cls, n in self._published.items()})  # type: ignore[attr-defined]
+        return Counter({cls.__struct_config__.tag: n for cls, n in self._published.items() if n})  # type: ignore[attr-defined]
 
     def publish(self, event: Event) -> None:
         kind = type(event)

@@ -127,6 +127,7 @@ class FeedSession:
         )
         updates = self.books.updates
         self._parse_update = updates.parse if updates is not None else None
+        self._first_digest = self.gate.digests.first_time  # book updates are digested (the gate's rule)
         self.trades = TradeHandler(context)
         handlers: list[IEventHandler] = [
             StatusHandler(context, lambda system: self._link.venue_status(system)),
@@ -233,14 +234,16 @@ class FeedSession:
             # The venue's usual update of a live book, parsed by the compiled path: the same steps
             # as below (data seen, not a resend, counted, applied and verified), in one pass.
             self.liveness.last_data = recv_ts
-            if self.gate.fresh("book", payload, recv_ts):
-                by_channel = self.stats.by_channel
-                by_channel["book"] = by_channel.get("book", 0) + 1
-                try:
-                    self.books.commit(recv_ts)
-                except Exception as e:  # a bug of ours must not kill the connection
-                    self.log.failure("book handler failed")
-                    self._reporter.report("internal_error", repr(e), recv_ts, channel="book", endpoint=self.endpoint)
+            if not self._first_digest(hash(payload), recv_ts):
+                self.gate.duplicate()
+                return
+            by_channel = self.stats.by_channel
+            by_channel["book"] = by_channel.get("book", 0) + 1
+            try:
+                self.books.commit(recv_ts)
+            except Exception as e:  # a bug of ours must not kill the connection
+                self.log.failure("book handler failed")
+                self._reporter.report("internal_error", repr(e), recv_ts, channel="book", endpoint=self.endpoint)
             return
         try:
             message = self._dialect.parse(payload)

@@ -454,6 +454,10 @@ typedef struct {
     PyObject *venue;      /* str */
     PyObject *event_type; /* gfws.events.Book */
     PyObject *books;      /* dict: symbol -> Book */
+    PyObject *seen;       /* dict: symbol -> receipt of its latest item (liveness reads it) */
+    PyObject *last_ts;    /* dict: symbol -> its latest venue time (the general path's, shared) */
+    int strict_times;     /* every time goes to the general check (an age limit is set) */
+    unsigned long timed;  /* timestamped updates so far: one in 16 is sampled for venue delay */
     PyObject *kwnames;
     /* The frame parsed last, waiting for commit(). */
     BookObject *book;     /* the book it is for (a reference), NULL when none waits */
@@ -622,34 +626,66 @@ static PyObject *Updates_commit(UpdatesObject *self, PyObject *recv_ts) {
         side_truncate(sides[k], b->depth);
     }
     self->book = NULL; /* the reference is released below */
+    PyObject *symbol = b->symbol, *ts = self->ts, *result;
+    if (PyDict_SetItem(self->seen, symbol, recv_ts) < 0) { Py_DECREF(b); return NULL; }
     uint32_t computed = book_crc(b);
-    PyObject *result;
-    if (computed != self->checksum) {
-        result = Py_BuildValue("(OOkk)", b->symbol, self->ts, self->checksum, (unsigned long)computed);
-        Py_DECREF(b);
-        return result;
+    int usual = computed == self->checksum, sample = 0;
+    if (usual && b->bids.len && b->asks.len) { /* crossed: best bid >= best ask */
+        Level *bid = b->bids.levels[0], *ask = b->asks.levels[0];
+        usual = digits_cmp(bid->price, bid->plen, ask->price, ask->plen) < 0;
     }
-    PyObject *bids = side_top(b, &b->bids);
-    PyObject *asks = bids ? side_top(b, &b->asks) : NULL;
-    PyObject *checksum = asks ? PyLong_FromUnsignedLong(computed) : NULL;
-    if (checksum == NULL) { Py_XDECREF(bids); Py_XDECREF(asks); Py_DECREF(b); return NULL; }
-    PyObject *args[8] = {self->venue, recv_ts, b->symbol, bids, asks, checksum, Py_False, self->ts};
-    result = PyObject_Vectorcall(self->event_type, args, 0, self->kwnames);
-    Py_DECREF(bids);
-    Py_DECREF(asks);
-    Py_DECREF(checksum);
+    if (ts != Py_None) {
+        sample = (++self->timed & 15) == 0;
+        if (usual && !sample && !self->strict_times) {
+            /* The usual venue time: the same width as the last and not before it.  Anything else
+             * (and the sampled one) is the general check's, which has the last time untouched. */
+            PyObject *last = PyDict_GetItemWithError(self->last_ts, symbol);
+            usual = last != NULL && PyUnicode_Check(last) && PyUnicode_IS_ASCII(last) && PyUnicode_GET_LENGTH(last) == PyUnicode_GET_LENGTH(ts) &&
+                    memcmp(PyUnicode_DATA(ts), PyUnicode_DATA(last), (size_t)PyUnicode_GET_LENGTH(ts)) >= 0;
+            if (PyErr_Occurred()) { Py_DECREF(b); return NULL; }
+            if (usual && PyDict_SetItem(self->last_ts, symbol, ts) < 0) { Py_DECREF(b); return NULL; }
+        } else {
+            usual = 0;
+        }
+    }
+    PyObject *event = Py_None;
+    Py_INCREF(event);
+    if (computed == self->checksum) {
+        PyObject *bids = side_top(b, &b->bids);
+        PyObject *asks = bids ? side_top(b, &b->asks) : NULL;
+        PyObject *checksum = asks ? PyLong_FromUnsignedLong(computed) : NULL;
+        if (checksum == NULL) { Py_XDECREF(bids); Py_XDECREF(asks); Py_DECREF(event); Py_DECREF(b); return NULL; }
+        PyObject *args[8] = {self->venue, recv_ts, symbol, bids, asks, checksum, Py_False, ts};
+        Py_SETREF(event, PyObject_Vectorcall(self->event_type, args, 0, self->kwnames));
+        Py_DECREF(bids);
+        Py_DECREF(asks);
+        Py_DECREF(checksum);
+        if (event == NULL) { Py_DECREF(b); return NULL; }
+    }
+    if (usual) {
+        Py_DECREF(b);
+        return event;
+    }
+    result = Py_BuildValue("(NOOkkO)", event, symbol, ts, self->checksum, (unsigned long)computed,
+                           sample ? Py_True : Py_False);
     Py_DECREF(b);
     return result;
 }
 
 static int Updates_init(UpdatesObject *self, PyObject *args, PyObject *kw) {
-    static char *names[] = {"venue", "event_type", "books", NULL};
-    PyObject *venue, *event_type, *books;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOO!", names, &venue, &event_type, &PyDict_Type, &books))
+    static char *names[] = {"venue", "event_type", "books", "seen", "last_ts", "strict_times", NULL};
+    PyObject *venue, *event_type, *books, *seen, *last_ts;
+    int strict_times = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOO!O!O!|p", names, &venue, &event_type, &PyDict_Type, &books,
+                                     &PyDict_Type, &seen, &PyDict_Type, &last_ts, &strict_times))
         return -1;
     Py_XSETREF(self->venue, Py_NewRef(venue));
     Py_XSETREF(self->event_type, Py_NewRef(event_type));
     Py_XSETREF(self->books, Py_NewRef(books));
+    Py_XSETREF(self->seen, Py_NewRef(seen));
+    Py_XSETREF(self->last_ts, Py_NewRef(last_ts));
+    self->strict_times = strict_times;
+    self->timed = 0;
     Py_XSETREF(self->kwnames, Py_BuildValue("(ssssssss)", "venue", "recv_ts", "symbol", "bids", "asks",
                                             "checksum", "snapshot", "ts"));
     if (self->kwnames == NULL) return -1;
@@ -662,6 +698,8 @@ static void Updates_dealloc(UpdatesObject *self) {
     Py_XDECREF(self->venue);
     Py_XDECREF(self->event_type);
     Py_XDECREF(self->books);
+    Py_XDECREF(self->seen);
+    Py_XDECREF(self->last_ts);
     Py_XDECREF(self->kwnames);
     Py_XDECREF(self->ts);
     Py_XDECREF(self->book);
@@ -674,8 +712,10 @@ static PyMethodDef Updates_methods[] = {
      "The symbol of the usual update of a live book, parsed and kept for commit(); None: not such a frame "
      "(nothing changed, the general path takes it)."},
     {"commit", (PyCFunction)Updates_commit, METH_O,
-     "Apply the parsed update.  Returns the verified Book event, or (symbol, ts, venue checksum, computed) "
-     "when the checksums differ."},
+     "Apply the parsed update (its receipt the argument) and note the symbol seen.  Returns the verified "
+     "Book event when all is usual: its venue time not before the last (which it becomes), not sampled, "
+     "not crossed.  Otherwise (event or None if the checksums differ, symbol, ts, venue checksum, "
+     "computed, sampled) for the general checks."},
     {NULL}
 };
 

@@ -172,9 +172,12 @@ class KrakenV2Dialect:
         return _book.Book(symbol, depth)
 
     @staticmethod
-    def book_updates(venue: str, books: dict[str, Any]) -> Any:
+    def book_updates(venue: str, books: dict[str, Any], seen: dict[str, float], last_ts: dict[str, str],
+                     strict_times: bool) -> Any:
         """The usual book update parsed and applied in one pass (compiled only; None where not built)."""
-        return _book.Updates(venue, BookEvent, books) if _book.Updates is not None else None
+        if _book.Updates is None:
+            return None
+        return _book.Updates(venue, BookEvent, books, seen, last_ts, strict_times)
 
     def parse(self, payload: bytes) -> VenueMessage:
         if payload.startswith(_BOOK_UPDATE_PREFIX):
