@@ -201,14 +201,18 @@ class TradeHandler(_ItemHandler):
         return message.items
 
     def event(self, item: TradeData, p: PairPrecision, venue: str, recv_ts: float, snapshot: bool) -> Trade:
+        price, qty = p.price(item.price), p.qty(item.qty)
+        if not (price > 0 and qty > 0):  # positive(), inlined: this runs for every trade
+            positive(price, "price")
+            positive(qty, "qty")
         return Trade(
             venue=venue,
             recv_ts=recv_ts,
             symbol=item.symbol,
             trade_id=item.trade_id,
             side=item.side,
-            price=positive(p.price(item.price), "price"),
-            qty=positive(p.qty(item.qty), "qty"),
+            price=price,
+            qty=qty,
             ord_type=item.ord_type,
             ts=item.timestamp,
             snapshot=snapshot,

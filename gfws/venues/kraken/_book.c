@@ -453,7 +453,9 @@ typedef struct {
     PyObject_HEAD
     PyObject *venue;      /* str */
     PyObject *event_type; /* gfws.events.Book */
-    PyObject *books;      /* dict: symbol -> Book */
+    PyObject *books;      /* dict: symbol -> Book, fixed at construction */
+    Py_ssize_t nfixed;    /* the books again, with their symbols' text, for a lookup without a str */
+    struct { const char *text; Py_ssize_t len; BookObject *book; } *fixed;
     PyObject *seen;       /* dict: symbol -> receipt of its latest item (liveness reads it) */
     PyObject *last_ts;    /* dict: symbol -> its latest venue time (the general path's, shared) */
     int strict_times;     /* every time goes to the general check (an age limit is set) */
@@ -562,12 +564,14 @@ static int parse_frame(UpdatesObject *u, const char *p, const char *end) {
     const char *s;
     Py_ssize_t slen;
     if (!scan_string(&p, end, &s, &slen)) return 0;
-    PyObject *symbol = PyUnicode_FromStringAndSize(s, slen);
-    if (symbol == NULL) { PyErr_Clear(); return 0; }
-    BookObject *b = (BookObject *)PyDict_GetItemWithError(u->books, symbol);
-    Py_DECREF(symbol);
-    if (b == NULL) { PyErr_Clear(); return 0; }
-    if (!Py_IS_TYPE(b, &BookType) || !b->live || b->price_decimals < 0) return 0;
+    BookObject *b = NULL;
+    for (Py_ssize_t i = 0; i < u->nfixed; i++) {
+        if (u->fixed[i].len == slen && memcmp(u->fixed[i].text, s, (size_t)slen) == 0) {
+            b = u->fixed[i].book;
+            break;
+        }
+    }
+    if (b == NULL || !b->live || b->price_decimals < 0) return 0;
     Py_ssize_t count = 0;
     EXPECT(",\"bids\":");
     if (!scan_levels(u, &p, end, b, &count)) return 0;
@@ -683,12 +687,35 @@ static int Updates_init(UpdatesObject *self, PyObject *args, PyObject *kw) {
     Py_XSETREF(self->event_type, Py_NewRef(event_type));
     Py_XSETREF(self->books, Py_NewRef(books));
     Py_XSETREF(self->seen, Py_NewRef(seen));
+    PyMem_Free(self->fixed);
+    self->nfixed = 0;
+    self->fixed = PyMem_Calloc((size_t)PyDict_GET_SIZE(books) + 1, sizeof(*self->fixed));
+    if (self->fixed == NULL) { PyErr_NoMemory(); return -1; }
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(books, &pos, &key, &value)) {
+        if (!Py_IS_TYPE(value, &BookType) || !PyUnicode_Check(key)) {
+            PyErr_SetString(PyExc_TypeError, "books must map symbols to compiled books");
+            return -1;
+        }
+        const char *text = PyUnicode_AsUTF8AndSize(key, &self->fixed[self->nfixed].len);
+        if (text == NULL) return -1;
+        self->fixed[self->nfixed].text = text; /* owned by the key, which `books` keeps */
+        self->fixed[self->nfixed++].book = (BookObject *)value;
+    }
     Py_XSETREF(self->last_ts, Py_NewRef(last_ts));
     self->strict_times = strict_times;
     self->timed = 0;
-    Py_XSETREF(self->kwnames, Py_BuildValue("(ssssssss)", "venue", "recv_ts", "symbol", "bids", "asks",
-                                            "checksum", "snapshot", "ts"));
-    if (self->kwnames == NULL) return -1;
+    /* Interned, as the event type's own field names are: they match by identity, not by text. */
+    static const char *fields[8] = {"venue", "recv_ts", "symbol", "bids", "asks", "checksum", "snapshot", "ts"};
+    PyObject *kwnames = PyTuple_New(8);
+    if (kwnames == NULL) return -1;
+    for (int i = 0; i < 8; i++) {
+        PyObject *name = PyUnicode_InternFromString(fields[i]);
+        if (name == NULL) { Py_DECREF(kwnames); return -1; }
+        PyTuple_SET_ITEM(kwnames, i, name);
+    }
+    Py_XSETREF(self->kwnames, kwnames);
     Py_XSETREF(self->ts, Py_NewRef(Py_None));
     Py_CLEAR(self->book);
     return 0;
@@ -704,6 +731,7 @@ static void Updates_dealloc(UpdatesObject *self) {
     Py_XDECREF(self->ts);
     Py_XDECREF(self->book);
     PyMem_Free(self->levels);
+    PyMem_Free(self->fixed);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

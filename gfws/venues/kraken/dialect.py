@@ -66,6 +66,16 @@ class _BookUpdate(msgspec.Struct, gc=False):
     channel: Literal["book"]
     type: Literal["update"]
     data: list[BookData]
+    sequence: Id | None = None
+
+
+class _TradeUpdate(msgspec.Struct, gc=False):
+    """The next most frequent, decoded in one pass too."""
+
+    channel: Literal["trade"]
+    type: Literal["update"]
+    data: list[TradeData]
+    sequence: Id | None = None
 
 
 class _Instruments(msgspec.Struct, gc=False):
@@ -78,6 +88,8 @@ _SNAPSHOT_TYPES = {"snapshot": True, "update": False}
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
 _BOOK_UPDATE = msgspec.json.Decoder(_BookUpdate)
 _BOOK_UPDATE_PREFIX = b'{"channel":"book","type":"update",'
+_TRADE_UPDATE = msgspec.json.Decoder(_TradeUpdate)
+_TRADE_UPDATE_PREFIX = b'{"channel":"trade","type":"update",'
 
 _DATA_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     "book": msgspec.json.Decoder(list[BookData]),
@@ -185,20 +197,30 @@ class KrakenV2Dialect:
             # decode checks channel and type; anything unusual takes the
             # general path below, which explains what is wrong.
             try:
-                items = _BOOK_UPDATE.decode(payload).data
+                update = _BOOK_UPDATE.decode(payload)
             except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
                 pass
             else:
                 # Numbers are numbers (numbers.py); the usual one-item update counted inline.
-                if len(items) == 1:
+                items = update.data
+                if len(items) == 1 and update.sequence is None:
                     item = items[0]
                     quotes = BOOK_UPDATE + BOOK_LEVEL * (len(item.bids) + len(item.asks)) + (
                         TIMESTAMP if item.timestamp is not None else 0)
                 else:
-                    quotes = expected_quotes("book", items, False)
+                    quotes = expected_quotes("book", items, update.sequence is not None)
                 if payload.count(b'"') != quotes:
                     _refuse_quoted_numbers("book", payload)
-                return ChannelData("book", False, items, None, payload)
+                return ChannelData("book", False, items, update.sequence, payload)
+        elif payload.startswith(_TRADE_UPDATE_PREFIX):
+            try:
+                trades = _TRADE_UPDATE.decode(payload)
+            except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+                pass
+            else:
+                if payload.count(b'"') != expected_quotes("trade", trades.data, trades.sequence is not None):
+                    _refuse_quoted_numbers("trade", payload)
+                return ChannelData("trade", False, trades.data, trades.sequence, payload)
         try:
             envelope = _ENVELOPE.decode(payload)
         except msgspec.ValidationError as e:
