@@ -74,18 +74,20 @@ class IVenueDialect(Interface):
     def new_book(symbol, depth):
         """An empty local book (``IOrderBook``) of ``symbol`` kept at ``depth`` levels a side."""
 
-    def book_updates(venue, books, seen, last_ts, strict_times):
-        """The venue's usual book update parsed and applied in one pass, for ``books``
-        (symbol -> book from ``new_book``), or None where the venue has no such path.
+    def fast_updates(venue, books, book_seen, book_last_ts, strict_times, precisions, trade_expected, trade_seen,
+                     trade_last_ts):
+        """The venue's usual book and trade updates parsed and applied in one pass, or None where the
+        venue has no such path.  ``books``: symbol -> book from ``new_book``; ``precisions``: the
+        instruments' dict (kept in place); the ``seen`` and ``last_ts`` dicts are the context's.
 
-        Its ``parse(payload)`` gives the symbol of a frame it takes (None: the
-        general path takes the frame, nothing changed); ``commit(recv_ts)``
-        applies it, notes the symbol in ``seen`` and returns the verified
-        ``Book`` event when everything is usual (its venue time, the same width
-        as the last in ``last_ts`` and not before it, becomes the last; the
-        book not crossed; not the item sampled for venue delay; no
-        ``strict_times``), else ``(event or None if the checksums differ,
-        symbol, ts, venue checksum, computed, sampled)`` for the general checks.
+        Its ``parse(payload)`` gives ``"book"`` or ``"trade"`` for a frame it takes (None: the general
+        path takes the frame, nothing changed); ``commit(recv_ts)`` applies it and notes each symbol
+        seen.  A book update gives the verified ``Book`` event when everything is usual (its venue
+        time, the same width as the last and not before it, becomes the last; the book not crossed;
+        not the item sampled for venue delay; no ``strict_times``), else ``(event or None if the
+        checksums differ, symbol, ts, venue checksum, computed, sampled)`` for the general checks.  A
+        trade update gives a list of ``Trade`` events, or ``(event, sampled)`` for each from the first
+        whose time needs the general check.
         """
 
 

@@ -1,6 +1,6 @@
-"""The compiled book core gives exactly what the pure-Python path gives.
+"""The compiled core gives exactly what the pure-Python path gives.
 
-The compiled path takes only the venue's usual book update and leaves every
+The compiled path takes only the venue's usual book and trade updates and leaves every
 other frame, untouched, to the general path (msgspec, then the handler).
 Each test feeds the same frames to a session with the compiled core and to
 one with the pure-Python book and no compiled path, and compares every event
@@ -37,7 +37,7 @@ class PureKraken(KrakenV2Dialect):
     new_book = staticmethod(PyBook)
 
     @staticmethod
-    def book_updates(*args):
+    def fast_updates(*args):
         return None
 
 
@@ -158,6 +158,7 @@ UNUSUAL = {
     "a number as a string": b'"price":"29430.1"',
     "an exponent": b'"price":2.94301e4',
     "a negative size": b'"qty":-1.5',
+    "a negative zero size": b'"qty":-0.0',
     "a zero price": b'"price":0.0',
     "a leading zero": b'"price":029430.1',
     "spaces": b'"price": 29430.1',
@@ -182,6 +183,7 @@ def unusual_frame(name: str, checksum: int) -> bytes:
         "a number as a string": (b'"price":29430.1', UNUSUAL[name]),
         "an exponent": (b'"price":29430.1', UNUSUAL[name]),
         "a negative size": (b'"qty":1.5', UNUSUAL[name]),
+        "a negative zero size": (b'"qty":1.5', UNUSUAL[name]),
         "a zero price": (b'"price":29430.1', UNUSUAL[name]),
         "a leading zero": (b'"price":29430.1', UNUSUAL[name]),
         "spaces": (b'"price":29430.1', UNUSUAL[name]),
@@ -336,3 +338,120 @@ def test_the_compiled_book_refuses_levels_not_at_the_pairs_precision():
         book.apply([(Decimal("2"), Decimal("1.00000000"))], [])
     book.apply([(Decimal("2.0"), Decimal("1.00000000"))], [])
     assert book.top_bids() == ((Decimal("2.0"), Decimal("1.00000000")),)
+
+
+# -- trades -------------------------------------------------------------------------------------------
+
+TRADE = {"symbol": "BTC/USD", "side": "buy", "price": Decimal("29430.2"), "qty": Decimal("0.10000000"),
+         "ord_type": "limit", "trade_id": 7, "timestamp": "2023-07-30T15:30:01.606342Z"}
+
+
+def trades_frame(*items) -> bytes:
+    return compact({"channel": "trade", "type": "update", "data": list(items)})
+
+
+def trade_twins() -> Twins:
+    return Twins([sub("trade", "BTC/USD", "NEW/USD")], pairs=(("BTC/USD", 1, 8), ("ETH/USD", 2, 8)))
+
+
+def test_usual_trade_updates_take_the_compiled_path_with_identical_events():
+    twins = trade_twins()
+    for i in range(40):  # past the one-in-16 sample
+        items = [{**TRADE, "trade_id": 100 + 3 * i + k, "side": ("buy", "sell")[k % 2],
+                  "ord_type": ("limit", "market")[i % 2], "price": Decimal(f"29430.{k}"),
+                  "timestamp": f"2023-07-30T15:30:{i:02d}.{k}00000Z"} for k in range(1 + i % 3)]
+        twins.receive(trades_frame(*items))
+    twins.assert_same()
+    assert twins.taken == 40 and len(twins.compiled.of("trade")) == sum(1 + i % 3 for i in range(40))
+
+
+UNUSUAL_TRADES = {
+    "too many decimals": {"price": Decimal("29430.25")},
+    "a zero size": {"qty": Decimal("0")},
+    "a negative price": {"price": Decimal("-1.0")},
+    "another side": {"side": "short"},
+    "another order type": {"ord_type": "stop"},
+    "a trade id over 63 bits": {"trade_id": 2**63},
+    "a negative trade id": {"trade_id": -1},
+    "a pair with no precision yet": {"symbol": "NEW/USD"},
+    "an unsubscribed pair": {"symbol": "ETH/USD"},
+    "no timestamp": {"timestamp": None},
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNUSUAL_TRADES))
+def test_an_unusual_trade_is_handled_as_on_the_general_path(name):
+    twins = trade_twins()
+    twins.receive(trades_frame(TRADE))
+    changed = {**TRADE, "trade_id": 8, **UNUSUAL_TRADES[name]}
+    if changed["timestamp"] is None:
+        del changed["timestamp"]
+    frame = trades_frame(changed, {**TRADE, "trade_id": 9})
+    taken = twins.compiled.client.books.updates.parse(frame) is not None
+    twins.receive(frame)
+    twins.assert_same()
+    assert taken == (name == "no timestamp")  # a missing time is usual; everything else is the general path's
+
+
+@pytest.mark.parametrize("text", [
+    b'"price":"29430.2"', b'"price": 29430.2', b'"trade_id":7.0', b'"trade_id":07', b'"price":2.94302e4',
+    b'"ord_type":"limit","side":"buy"', b'"symbol":"BTC\\/USD"',
+])
+def test_an_unusual_trade_frame_is_left_to_the_general_path(text):
+    twins = trade_twins()
+    frame = trades_frame(TRADE)
+    replaced = {b'"price":"29430.2"': b'"price":29430.2', b'"price": 29430.2': b'"price":29430.2',
+                b'"trade_id":7.0': b'"trade_id":7', b'"trade_id":07': b'"trade_id":7',
+                b'"price":2.94302e4': b'"price":29430.2',
+                b'"ord_type":"limit","side":"buy"': b'"side":"buy"', b'"symbol":"BTC\\/USD"': b'"symbol":"BTC/USD"'}
+    frame = frame.replace(replaced[text], text, 1)
+    if text == b'"ord_type":"limit","side":"buy"':
+        frame = frame.replace(b',"ord_type":"limit","trade_id"', b',"trade_id"', 1)
+    assert text in frame
+    assert twins.compiled.client.books.updates.parse(frame) is None
+    twins.receive(frame)
+    twins.assert_same()
+
+
+@pytest.mark.parametrize("times", [
+    ["2023-07-30T15:30:02.000000Z", "2023-07-30T15:30:01.000000Z", "2023-07-30T15:30:03.000000Z"],
+    ["2023-07-30T15:30:02Z", "2023-07-30T15:30:02.5Z", "2023-07-30T15:30:01.000000Z"],
+    ["2099-01-01T00:00:00.000000Z", "2023-07-30T15:30:02.000000Z", "2023-07-30T15:30:03.000000Z"],
+], ids=["backwards-mid-frame", "widths", "future"])
+def test_venue_times_within_one_trade_frame_are_judged_in_order(times):
+    twins = trade_twins()
+    for round_ in range(10):
+        twins.receive(trades_frame(*[{**TRADE, "trade_id": 10 * round_ + k, "timestamp": ts}
+                                     for k, ts in enumerate(times)]))
+    twins.assert_same()
+    counts = twins.compiled.reporter.counts
+    assert twins.taken == 10 and counts["timestamp_regression"] + counts["future_timestamp"] > 0
+
+
+def test_a_bad_level_leaves_the_compiled_book_as_it_was():
+    book = COMPILED_BOOK("X/Y", 10)
+    book.set_precision(1, 8)
+    book.apply([(Decimal("2.0"), Decimal("1.00000000"))], [])
+    before = (book.top_bids(), book.checksum())
+    with pytest.raises(ValueError):
+        book.apply([(Decimal("3.0"), Decimal("1.00000000")), (Decimal("4"), Decimal("1.00000000"))], [])
+    assert (book.top_bids(), book.checksum()) == before
+    book.apply([(Decimal("2.0"), Decimal("-0E-8"))], [])  # minus zero deletes, as in the pure book
+    assert book.top_bids() == ()
+
+
+def test_the_compiled_path_keeps_its_own_map_of_books():
+    from gfws.events import Book as BookEvent
+
+    book = COMPILED_BOOK("BTC/USD", 10)
+    books = {"BTC/USD": book}
+    updates = KrakenV2Dialect.fast_updates("kraken", books, {}, {}, False, {}, None, {}, {})
+    books.clear()  # the caller's dict changes; the path's does not
+    del book
+    assert updates.parse(compact(UPDATE)) is None  # not live: the general path's
+    assert BookEvent is not None
+
+
+def test_a_compiled_book_made_without_init_is_usable():
+    book = COMPILED_BOOK.__new__(COMPILED_BOOK)
+    assert book.symbol == "" and len(book) == 0 and book.top_asks() == ()

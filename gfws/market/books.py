@@ -9,6 +9,7 @@ snapshot.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from zope.interface import implementer
 
@@ -60,9 +61,12 @@ class BookHandler:
         self._live: set[str] = set()
         self._seen = context.seen["book"]
         self.updates_ignored = 0
-        # The venue's usual update parsed and applied in one pass (compiled; None where not built).
-        self.updates = context.dialect.book_updates(context.venue, self._books, self._seen,
-                                                    context.last_times("book"), context.max_message_age > 0)
+        self.updates: Any = None  # the compiled path (the session's; None where not built)
+
+    @property
+    def books(self) -> dict[str, IOrderBook]:
+        """symbol -> book (fixed for the connection's life)."""
+        return self._books
 
     def book(self, symbol: str) -> IOrderBook | None:
         return self._books.get(symbol)

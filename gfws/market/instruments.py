@@ -12,32 +12,31 @@ class Instruments:
     """symbol -> PairPrecision, replaced by a snapshot, merged by updates."""
 
     def __init__(self) -> None:
-        self._precisions: dict[str, PairPrecision] = {}
+        # One dict for the feed's life, changed in place: a compiled path holds it.
+        self.precisions: dict[str, PairPrecision] = {}
         self._status: dict[str, str] = {}
         self.loaded = False
         self.missing: list[str] = []  # known pairs a new snapshot left out (kept, to report)
         self.added: list[str] = []  # pairs the last snapshot or update made known for the first time
 
     def __contains__(self, symbol: str) -> bool:
-        return symbol in self._precisions
+        return symbol in self.precisions
 
     def __len__(self) -> int:
-        return len(self._precisions)
+        return len(self.precisions)
 
     def precision(self, symbol: str) -> PairPrecision | None:
-        return self._precisions.get(symbol)
+        return self.precisions.get(symbol)
 
     def status(self, symbol: str) -> str | None:
         return self._status.get(symbol)
 
     def apply(self, pairs: Iterable[PairInfo], snapshot: bool) -> list[str]:
         """Take a snapshot or an update; return symbols whose precision changed."""
+        old = dict(self.precisions)
         if snapshot:
-            old = self._precisions
-            self._precisions = {}
+            self.precisions.clear()
             self._status = {}
-        else:
-            old = dict(self._precisions)
         changed = []
         self.added = []
         for pair in pairs:
@@ -47,15 +46,15 @@ class Instruments:
                 self.added.append(pair.symbol)
             elif previous != precision:
                 changed.append(pair.symbol)
-            self._precisions[pair.symbol] = precision
+            self.precisions[pair.symbol] = precision
             self._status[pair.symbol] = pair.status
         if snapshot:
             self.loaded = True
             # A pair left out of a later snapshot keeps its last known precision: forgetting it would
             # refuse its data, and renewing the subscription would bring the same answer, forever.
             for symbol, precision in old.items():
-                if symbol not in self._precisions:
-                    self._precisions[symbol] = precision
+                if symbol not in self.precisions:
+                    self.precisions[symbol] = precision
                     self._status[symbol] = "missing"
                     self.missing.append(symbol)
         return changed

@@ -125,10 +125,16 @@ class FeedSession:
             self._renew_book,
             lambda: self._link.readiness_changed(),
         )
-        updates = self.books.updates
-        self._parse_update = updates.parse if updates is not None else None
-        self._first_digest = self.gate.digests.first_time  # book updates are digested (the gate's rule)
         self.trades = TradeHandler(context)
+        # The venue's usual book and trade updates in one pass (compiled; None where not built).
+        updates = dialect.fast_updates(
+            dialect.name, self.books.books, context.seen["book"], context.last_times("book"),
+            integrity.max_message_age > 0, self.instruments.precisions, expected.get("trade"),
+            context.seen["trade"], context.last_times("trade"))
+        self.books.updates = self.trades.updates = updates
+        self._parse_update = updates.parse if updates is not None else None
+        self._commit_update = {"book": self.books.commit, "trade": self.trades.commit}
+        self._first_digest = self.gate.digests.first_time  # both channels are digested (the gate's rule)
         handlers: list[IEventHandler] = [
             StatusHandler(context, lambda system: self._link.venue_status(system)),
             InstrumentHandler(context, self._precision_changed, lambda symbol: self.trades.precision_known(symbol)),
@@ -230,21 +236,24 @@ class FeedSession:
 
     def _frame(self, payload: bytes, recv_ts: float) -> None:
         parse_update = self._parse_update
-        if parse_update is not None and parse_update(payload) is not None:
-            # The venue's usual update of a live book, parsed by the compiled path: the same steps
-            # as below (data seen, not a resend, counted, applied and verified), in one pass.
-            self.liveness.last_data = recv_ts
-            if not self._first_digest(hash(payload), recv_ts):
-                self.gate.duplicate()
+        if parse_update is not None:
+            channel = parse_update(payload)
+            if channel is not None:
+                # The venue's usual book or trade update, parsed by the compiled path: the same steps
+                # as below (data seen, not a resend, counted, handled), in one pass.
+                self.liveness.last_data = recv_ts
+                if not self._first_digest(hash(payload), recv_ts):
+                    self.gate.duplicate()
+                    return
+                by_channel = self.stats.by_channel
+                by_channel[channel] = by_channel.get(channel, 0) + 1
+                try:
+                    self._commit_update[channel](recv_ts)
+                except Exception as e:  # a bug of ours must not kill the connection
+                    self.log.failure("{channel} handler failed", channel=channel)
+                    self._reporter.report("internal_error", repr(e), recv_ts, channel=channel,
+                                          endpoint=self.endpoint)
                 return
-            by_channel = self.stats.by_channel
-            by_channel["book"] = by_channel.get("book", 0) + 1
-            try:
-                self.books.commit(recv_ts)
-            except Exception as e:  # a bug of ours must not kill the connection
-                self.log.failure("book handler failed")
-                self._reporter.report("internal_error", repr(e), recv_ts, channel="book", endpoint=self.endpoint)
-            return
         try:
             message = self._dialect.parse(payload)
         except MessageError as e:

@@ -241,6 +241,17 @@ static uint32_t book_crc(BookObject *b) {
     return crc_update(0xFFFFFFFFu, text, k) ^ 0xFFFFFFFFu;
 }
 
+static PyObject *Book_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    BookObject *self = (BookObject *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->symbol = PyUnicode_FromString(""); /* a usable book even before __init__ */
+    if (self->symbol == NULL) { Py_DECREF(self); return NULL; }
+    self->depth = 1;
+    self->price_decimals = self->qty_decimals = -1;
+    self->asks.asks = 1;
+    return (PyObject *)self;
+}
+
 static int Book_init(BookObject *self, PyObject *args, PyObject *kw) {
     static char *names[] = {"symbol", "depth", NULL};
     PyObject *symbol;
@@ -289,9 +300,10 @@ static PyObject *Book_set_precision(BookObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* The digits of a Decimal already at the pair's precision, in units of its last place
- * (`decimals` >= 0: it must have exactly that many, or the units would not compare). */
-static int units_of(PyObject *value, int decimals, char *out, int *n) {
+/* The digits of a Decimal already at the pair's precision, in units of its last place (none for zero,
+ * minus zero included); *places is how many decimals it has, which must be `decimals` when that is known
+ * (units of different sizes would not compare). */
+static int units_of(PyObject *value, int decimals, char *out, int *n, int *places) {
     static PyObject *fixed = NULL;
     if (fixed == NULL && (fixed = PyUnicode_InternFromString("f")) == NULL) return -1;
     PyObject *text = PyObject_Format(value, fixed);
@@ -299,22 +311,18 @@ static int units_of(PyObject *value, int decimals, char *out, int *n) {
     Py_ssize_t len;
     const char *s = PyUnicode_AsUTF8AndSize(text, &len);
     if (s == NULL) { Py_DECREF(text); return -1; }
-    int k = 0;
     const char *point = memchr(s, '.', (size_t)len);
-    Py_ssize_t places = point ? len - (point - s) - 1 : 0;
-    if (decimals >= 0 && places != decimals) {
+    *places = point ? (int)(len - (point - s) - 1) : 0;
+    if (decimals >= 0 && *places != decimals) {
         PyErr_Format(PyExc_ValueError, "%U is not at the pair's %d decimals", text, decimals);
         Py_DECREF(text);
         return -1;
     }
-    for (Py_ssize_t i = 0; i < len; i++) {
+    int k = 0, negative = len > 0 && s[0] == '-';
+    for (Py_ssize_t i = negative; i < len; i++) {
         char c = s[i];
         if (c == '.') continue;
-        if (c < '0' || c > '9') {
-            PyErr_Format(PyExc_ValueError, "%U is not a non-negative number", text);
-            Py_DECREF(text);
-            return -1;
-        }
+        if (c < '0' || c > '9') break;
         if (k == 0 && c == '0') continue;
         if (k == MAX_DIGITS) {
             PyErr_Format(PyExc_ValueError, "%U has too many digits", text);
@@ -323,41 +331,75 @@ static int units_of(PyObject *value, int decimals, char *out, int *n) {
         }
         out[k++] = c;
     }
+    for (Py_ssize_t i = negative; i < len; i++) {
+        if (s[i] != '.' && (s[i] < '0' || s[i] > '9')) k = -1;
+    }
+    if (k < 0 || (negative && k > 0)) { /* -0 is zero, as the pure book reads it */
+        PyErr_Format(PyExc_ValueError, "%U is not a non-negative number", text);
+        Py_DECREF(text);
+        return -1;
+    }
     Py_DECREF(text);
     *n = k;
     return 0;
 }
 
-static int apply_side(BookObject *self, Side *side, PyObject *levels) {
-    PyObject *seq = PySequence_Fast(levels, "levels must be a sequence of (price, qty)");
-    if (seq == NULL) return -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            PyErr_SetString(PyExc_TypeError, "a level is a (price, qty) tuple");
-            Py_DECREF(seq);
-            return -1;
-        }
-        char price[MAX_DIGITS], qty[MAX_DIGITS];
-        int plen, qlen;
-        if (units_of(PyTuple_GET_ITEM(pair, 0), self->price_decimals, price, &plen) < 0 ||
-            units_of(PyTuple_GET_ITEM(pair, 1), self->qty_decimals, qty, &qlen) < 0 ||
-            side_set(side, price, plen, qty, qlen, qlen ? pair : NULL) < 0) {
-            Py_DECREF(seq);
-            return -1;
+typedef struct {
+    unsigned char plen, qlen;
+    char price[MAX_DIGITS];
+    char qty[MAX_DIGITS];
+    PyObject *pair; /* borrowed from the caller's levels, kept alive by `copies` */
+} Given;
+
+/* Apply (price, qty) levels, bids then asks.  Every level is read and checked before the book changes:
+ * a bad one raises and leaves the book as it was.  Before set_precision(), the first level fixes the units. */
+static PyObject *Book_apply(BookObject *self, PyObject *args) {
+    PyObject *bids, *asks, *copies[2] = {NULL, NULL}, *result = NULL;
+    Given *given = NULL;
+    if (!PyArg_ParseTuple(args, "OO", &bids, &asks)) return NULL;
+    if ((copies[0] = PySequence_Tuple(bids)) == NULL || (copies[1] = PySequence_Tuple(asks)) == NULL) goto done;
+    Py_ssize_t counts[2] = {PyTuple_GET_SIZE(copies[0]), PyTuple_GET_SIZE(copies[1])};
+    given = PyMem_Calloc((size_t)(counts[0] + counts[1]) + 1, sizeof(Given));
+    if (given == NULL) { PyErr_NoMemory(); goto done; }
+    int pd = self->price_decimals, qd = self->qty_decimals;
+    Py_ssize_t k = 0;
+    for (int j = 0; j < 2; j++) {
+        for (Py_ssize_t i = 0; i < counts[j]; i++, k++) {
+            PyObject *pair = PyTuple_GET_ITEM(copies[j], i);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+                PyErr_SetString(PyExc_TypeError, "a level is a (price, qty) tuple");
+                goto done;
+            }
+            int plen, qlen, pplaces, qplaces;
+            if (units_of(PyTuple_GET_ITEM(pair, 0), pd, given[k].price, &plen, &pplaces) < 0 ||
+                units_of(PyTuple_GET_ITEM(pair, 1), qd, given[k].qty, &qlen, &qplaces) < 0)
+                goto done;
+            pd = pplaces;
+            qd = qplaces;
+            given[k].plen = (unsigned char)plen;
+            given[k].qlen = (unsigned char)qlen;
+            given[k].pair = pair;
         }
     }
-    Py_DECREF(seq);
-    side_truncate(side, self->depth);
-    return 0;
-}
-
-static PyObject *Book_apply(BookObject *self, PyObject *args) {
-    PyObject *bids, *asks;
-    if (!PyArg_ParseTuple(args, "OO", &bids, &asks)) return NULL;
-    if (apply_side(self, &self->bids, bids) < 0 || apply_side(self, &self->asks, asks) < 0) return NULL;
-    Py_RETURN_NONE;
+    if (k > 0) {
+        self->price_decimals = pd;
+        self->qty_decimals = qd;
+    }
+    Side *sides[2] = {&self->bids, &self->asks};
+    k = 0;
+    for (int j = 0; j < 2; j++) {
+        for (Py_ssize_t i = 0; i < counts[j]; i++, k++) {
+            Given *g = &given[k];
+            if (side_set(sides[j], g->price, g->plen, g->qty, g->qlen, g->qlen ? g->pair : NULL) < 0) goto done;
+        }
+        side_truncate(sides[j], self->depth);
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_Free(given);
+    Py_XDECREF(copies[0]);
+    Py_XDECREF(copies[1]);
+    return result;
 }
 
 static PyObject *Book_top_bids(BookObject *self, PyObject *unused) { return side_top(self, &self->bids); }
@@ -433,7 +475,7 @@ static PyTypeObject BookType = {
     .tp_doc = "One symbol's book in ticks and lots, with the venue's checksum.",
     .tp_basicsize = sizeof(BookObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = PyType_GenericNew,
+    .tp_new = Book_new,
     .tp_init = (initproc)Book_init,
     .tp_dealloc = (destructor)Book_dealloc,
     .tp_methods = Book_methods,
@@ -448,6 +490,17 @@ typedef struct {
     char price[MAX_DIGITS];
     char qty[MAX_DIGITS];
 } Parsed;
+
+/* One item of the usual trade update. */
+typedef struct {
+    PyObject *symbol, *ts;     /* references (ts: a str or None) */
+    PyObject *side, *ord_type; /* the interned literals */
+    long long trade_id;
+    int price_decimals, qty_decimals;
+    unsigned char plen, qlen;
+    char price[MAX_DIGITS];
+    char qty[MAX_DIGITS];
+} ParsedTrade;
 
 typedef struct {
     PyObject_HEAD
@@ -467,7 +520,34 @@ typedef struct {
     unsigned long checksum;
     Py_ssize_t nbids, nasks, cap;
     Parsed *levels;       /* bids then asks */
+    /* Trades (the venue's usual trade update): only with a trade_type. */
+    PyObject *trade_type, *trade_kwnames;
+    PyObject *precisions;     /* dict: symbol -> PairPrecision (the instruments', kept in place) */
+    PyObject *trade_expected; /* set of subscribed symbols, or None: any */
+    PyObject *trade_seen, *trade_last_ts;
+    unsigned long trades_timed;
+    int pending;              /* what waits for commit(): 0 nothing, 1 a book update, 2 trades */
+    ParsedTrade *trades;
+    Py_ssize_t ntrades, trades_cap;
 } UpdatesObject;
+
+static PyObject *s_book, *s_trade, *s_buy, *s_sell, *s_limit, *s_market, *s_price_decimals, *s_qty_decimals;
+
+static void trades_reset(UpdatesObject *u) {
+    for (Py_ssize_t i = 0; i < u->ntrades; i++) {
+        Py_CLEAR(u->trades[i].symbol);
+        Py_CLEAR(u->trades[i].ts);
+    }
+    u->ntrades = 0;
+}
+
+static void release_trades(ParsedTrade *trades, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_XDECREF(trades[i].symbol);
+        Py_XDECREF(trades[i].ts);
+    }
+    PyMem_Free(trades);
+}
 
 static const char PREFIX[] = "{\"channel\":\"book\",\"type\":\"update\",\"data\":[{\"symbol\":\"";
 
@@ -605,16 +685,177 @@ static int parse_frame(UpdatesObject *u, const char *p, const char *end) {
     return 1;
 }
 
+static const char TRADE_PREFIX[] = "{\"channel\":\"trade\",\"type\":\"update\",\"data\":[";
+
+/* One of two literals followed by a closing quote: *out is its interned str. */
+static int scan_literal(const char **pp, const char *end, const char *a, PyObject *oa, const char *b, PyObject *ob,
+                        PyObject **out) {
+    const char *p = *pp;
+    size_t na = strlen(a), nb = strlen(b);
+    if ((size_t)(end - p) > na && memcmp(p, a, na) == 0 && p[na] == '"') { *out = oa; *pp = p + na + 1; return 1; }
+    if ((size_t)(end - p) > nb && memcmp(p, b, nb) == 0 && p[nb] == '"') { *out = ob; *pp = p + nb + 1; return 1; }
+    return 0;
+}
+
+static int decimals_of(PyObject *precision, PyObject *name, int *out) {
+    PyObject *v = PyObject_GetAttr(precision, name);
+    if (v == NULL) { PyErr_Clear(); return 0; }
+    long d = PyLong_Check(v) ? PyLong_AsLong(v) : -1;
+    Py_DECREF(v);
+    if (d < 0 || d > 18) { PyErr_Clear(); return 0; }
+    *out = (int)d;
+    return 1;
+}
+
+/* `{"channel":"trade","type":"update","data":[{item},...]}`, each item of the usual shape, of a subscribed
+ * symbol whose precision is known, its price and size within it and > 0. */
+static int parse_trades(UpdatesObject *u, const char *p, const char *end) {
+    EXPECT(TRADE_PREFIX);
+    for (;;) {
+        if (u->ntrades == u->trades_cap) {
+            if (u->trades_cap >= MAX_FRAME_LEVELS) return 0;
+            Py_ssize_t cap = u->trades_cap ? u->trades_cap * 2 : 16;
+            ParsedTrade *grown = PyMem_Realloc(u->trades, (size_t)cap * sizeof(ParsedTrade));
+            if (grown == NULL) { PyErr_Clear(); return 0; }
+            u->trades = grown;
+            u->trades_cap = cap;
+        }
+        ParsedTrade *t = &u->trades[u->ntrades];
+        t->symbol = t->ts = NULL;
+        u->ntrades++; /* from here on, trades_reset() releases what it holds */
+        const char *s;
+        Py_ssize_t slen;
+        EXPECT("{\"symbol\":\"");
+        if (!scan_string(&p, end, &s, &slen)) return 0;
+        if ((t->symbol = PyUnicode_FromStringAndSize(s, slen)) == NULL) { PyErr_Clear(); return 0; }
+        if (u->trade_expected != Py_None && PySet_Contains(u->trade_expected, t->symbol) != 1) {
+            PyErr_Clear();
+            return 0;
+        }
+        PyObject *precision = PyDict_GetItemWithError(u->precisions, t->symbol);
+        if (precision == NULL || !decimals_of(precision, s_price_decimals, &t->price_decimals) ||
+            !decimals_of(precision, s_qty_decimals, &t->qty_decimals)) {
+            PyErr_Clear();
+            return 0;
+        }
+        int plen, qlen;
+        EXPECT(",\"side\":\"");
+        if (!scan_literal(&p, end, "buy", s_buy, "sell", s_sell, &t->side)) return 0;
+        EXPECT(",\"price\":");
+        if (!scan_units(&p, end, t->price_decimals, t->price, &plen) || plen == 0) return 0;
+        EXPECT(",\"qty\":");
+        if (!scan_units(&p, end, t->qty_decimals, t->qty, &qlen) || qlen == 0) return 0;
+        t->plen = (unsigned char)plen;
+        t->qlen = (unsigned char)qlen;
+        EXPECT(",\"ord_type\":\"");
+        if (!scan_literal(&p, end, "limit", s_limit, "market", s_market, &t->ord_type)) return 0;
+        EXPECT(",\"trade_id\":");
+        const char *digits = p;
+        unsigned long long id = 0;
+        if (p == end || *p < '0' || *p > '9' || (*p == '0' && p + 1 < end && p[1] >= '0' && p[1] <= '9')) return 0;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (p - digits >= 19) return 0;
+            id = id * 10 + (unsigned)(*p++ - '0');
+        }
+        if (id > 9223372036854775807ull) return 0;
+        t->trade_id = (long long)id;
+        if (p < end && *p == ',') {
+            const char *ts;
+            Py_ssize_t tslen;
+            EXPECT(",\"timestamp\":\"");
+            if (!scan_string(&p, end, &ts, &tslen)) return 0;
+            if ((t->ts = PyUnicode_FromStringAndSize(ts, tslen)) == NULL) { PyErr_Clear(); return 0; }
+        } else {
+            t->ts = Py_NewRef(Py_None);
+        }
+        EXPECT("}");
+        if (p < end && *p == ',') { p++; continue; }
+        EXPECT("]}");
+        return p == end;
+    }
+}
+
 static PyObject *Updates_parse(UpdatesObject *self, PyObject *payload) {
     char *data;
     Py_ssize_t size;
     Py_CLEAR(self->book);
+    trades_reset(self);
+    self->pending = 0;
     if (PyBytes_AsStringAndSize(payload, &data, &size) < 0) return NULL;
-    if (!parse_frame(self, data, data + size)) Py_RETURN_NONE;
-    return Py_NewRef(self->book->symbol);
+    if (parse_frame(self, data, data + size)) {
+        self->pending = 1;
+        return Py_NewRef(s_book);
+    }
+    if (self->trade_type != NULL && parse_trades(self, data, data + size)) {
+        self->pending = 2;
+        return Py_NewRef(s_trade);
+    }
+    trades_reset(self);
+    Py_RETURN_NONE;
+}
+
+/* The parsed trades as events, in order.  An item whose venue time is not the usual case, or is the one
+ * in 16 sampled, comes as (event, sampled) for the general check, and so does every item after it in the
+ * frame (the general check must see the times in order). */
+static PyObject *commit_trades(UpdatesObject *u, PyObject *recv_ts) {
+    /* Detached first: the event type or a collection may run Python code that parses again. */
+    ParsedTrade *trades = u->trades;
+    Py_ssize_t n = u->ntrades;
+    u->trades = NULL;
+    u->ntrades = u->trades_cap = 0;
+    PyObject *out = PyList_New(n);
+    if (out == NULL) goto fail;
+    int deferred = u->strict_times;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        ParsedTrade *t = &trades[i];
+        int sample = 0;
+        if (PyDict_SetItem(u->trade_seen, t->symbol, recv_ts) < 0) goto fail;
+        if (t->ts != Py_None) {
+            sample = (++u->trades_timed & 15) == 0;
+            if (!deferred && !sample) {
+                PyObject *last = PyDict_GetItemWithError(u->trade_last_ts, t->symbol);
+                if (last == NULL && PyErr_Occurred()) goto fail;
+                int usual = last != NULL && PyUnicode_Check(last) && PyUnicode_IS_ASCII(last) &&
+                            PyUnicode_GET_LENGTH(last) == PyUnicode_GET_LENGTH(t->ts) &&
+                            memcmp(PyUnicode_DATA(t->ts), PyUnicode_DATA(last),
+                                   (size_t)PyUnicode_GET_LENGTH(t->ts)) >= 0;
+                if (usual && PyDict_SetItem(u->trade_last_ts, t->symbol, t->ts) < 0) goto fail;
+                deferred = !usual;
+            } else {
+                deferred = 1;
+            }
+        }
+        PyObject *price = decimal_of(t->price, t->plen, t->price_decimals);
+        PyObject *qty = price ? decimal_of(t->qty, t->qlen, t->qty_decimals) : NULL;
+        PyObject *id = qty ? PyLong_FromLongLong(t->trade_id) : NULL;
+        PyObject *event = NULL;
+        if (id != NULL) {
+            PyObject *args[10] = {u->venue, recv_ts, t->symbol, id, t->side, price, qty, t->ord_type, t->ts, Py_False};
+            event = PyObject_Vectorcall(u->trade_type, args, 0, u->trade_kwnames);
+        }
+        Py_XDECREF(price);
+        Py_XDECREF(qty);
+        Py_XDECREF(id);
+        if (event == NULL) goto fail;
+        if (deferred) {
+            PyObject *pair = Py_BuildValue("(NO)", event, sample ? Py_True : Py_False);
+            if (pair == NULL) goto fail;
+            event = pair;
+        }
+        PyList_SET_ITEM(out, i, event);
+    }
+    release_trades(trades, n);
+    return out;
+fail:
+    Py_XDECREF(out);
+    release_trades(trades, n);
+    return NULL;
 }
 
 static PyObject *Updates_commit(UpdatesObject *self, PyObject *recv_ts) {
+    int pending = self->pending;
+    self->pending = 0;
+    if (pending == 2) return commit_trades(self, recv_ts);
     BookObject *b = self->book;
     if (b == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "commit() without a parsed frame");
@@ -630,10 +871,12 @@ static PyObject *Updates_commit(UpdatesObject *self, PyObject *recv_ts) {
         side_truncate(sides[k], b->depth);
     }
     self->book = NULL; /* the reference is released below */
-    PyObject *symbol = b->symbol, *ts = self->ts, *result;
-    if (PyDict_SetItem(self->seen, symbol, recv_ts) < 0) { Py_DECREF(b); return NULL; }
+    /* Own references: the event type or a collection may run Python code that parses again. */
+    PyObject *symbol = Py_NewRef(b->symbol), *ts = Py_NewRef(self->ts), *result;
+    unsigned long checksum_given = self->checksum;
+    if (PyDict_SetItem(self->seen, symbol, recv_ts) < 0) { Py_DECREF(b); Py_DECREF(symbol); Py_DECREF(ts); return NULL; }
     uint32_t computed = book_crc(b);
-    int usual = computed == self->checksum, sample = 0;
+    int usual = computed == checksum_given, sample = 0;
     if (usual && b->bids.len && b->asks.len) { /* crossed: best bid >= best ask */
         Level *bid = b->bids.levels[0], *ask = b->asks.levels[0];
         usual = digits_cmp(bid->price, bid->plen, ask->price, ask->plen) < 0;
@@ -646,46 +889,82 @@ static PyObject *Updates_commit(UpdatesObject *self, PyObject *recv_ts) {
             PyObject *last = PyDict_GetItemWithError(self->last_ts, symbol);
             usual = last != NULL && PyUnicode_Check(last) && PyUnicode_IS_ASCII(last) && PyUnicode_GET_LENGTH(last) == PyUnicode_GET_LENGTH(ts) &&
                     memcmp(PyUnicode_DATA(ts), PyUnicode_DATA(last), (size_t)PyUnicode_GET_LENGTH(ts)) >= 0;
-            if (PyErr_Occurred()) { Py_DECREF(b); return NULL; }
-            if (usual && PyDict_SetItem(self->last_ts, symbol, ts) < 0) { Py_DECREF(b); return NULL; }
+            if (PyErr_Occurred()) { Py_DECREF(b); Py_DECREF(symbol); Py_DECREF(ts); return NULL; }
+            if (usual && PyDict_SetItem(self->last_ts, symbol, ts) < 0) { Py_DECREF(b); Py_DECREF(symbol); Py_DECREF(ts); return NULL; }
         } else {
             usual = 0;
         }
     }
     PyObject *event = Py_None;
     Py_INCREF(event);
-    if (computed == self->checksum) {
+    if (computed == checksum_given) {
         PyObject *bids = side_top(b, &b->bids);
         PyObject *asks = bids ? side_top(b, &b->asks) : NULL;
         PyObject *checksum = asks ? PyLong_FromUnsignedLong(computed) : NULL;
-        if (checksum == NULL) { Py_XDECREF(bids); Py_XDECREF(asks); Py_DECREF(event); Py_DECREF(b); return NULL; }
+        if (checksum == NULL) {
+            Py_XDECREF(bids); Py_XDECREF(asks); Py_DECREF(event); Py_DECREF(b); Py_DECREF(symbol); Py_DECREF(ts);
+            return NULL;
+        }
         PyObject *args[8] = {self->venue, recv_ts, symbol, bids, asks, checksum, Py_False, ts};
         Py_SETREF(event, PyObject_Vectorcall(self->event_type, args, 0, self->kwnames));
         Py_DECREF(bids);
         Py_DECREF(asks);
         Py_DECREF(checksum);
-        if (event == NULL) { Py_DECREF(b); return NULL; }
+        if (event == NULL) { Py_DECREF(b); Py_DECREF(symbol); Py_DECREF(ts); return NULL; }
     }
     if (usual) {
         Py_DECREF(b);
+        Py_DECREF(symbol);
+        Py_DECREF(ts);
         return event;
     }
-    result = Py_BuildValue("(NOOkkO)", event, symbol, ts, self->checksum, (unsigned long)computed,
+    result = Py_BuildValue("(NOOkkO)", event, symbol, ts, checksum_given, (unsigned long)computed,
                            sample ? Py_True : Py_False);
     Py_DECREF(b);
+    Py_DECREF(symbol);
+    Py_DECREF(ts);
     return result;
 }
 
 static int Updates_init(UpdatesObject *self, PyObject *args, PyObject *kw) {
-    static char *names[] = {"venue", "event_type", "books", "seen", "last_ts", "strict_times", NULL};
+    static char *names[] = {"venue", "event_type", "books", "seen", "last_ts", "strict_times", "trade_type",
+                            "precisions", "trade_expected", "trade_seen", "trade_last_ts", NULL};
     PyObject *venue, *event_type, *books, *seen, *last_ts;
+    PyObject *trade_type = NULL, *precisions = NULL, *trade_expected = Py_None, *trade_seen = NULL,
+             *trade_last_ts = NULL;
     int strict_times = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOO!O!O!|p", names, &venue, &event_type, &PyDict_Type, &books,
-                                     &PyDict_Type, &seen, &PyDict_Type, &last_ts, &strict_times))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOO!O!O!|pOO!OO!O!", names, &venue, &event_type, &PyDict_Type, &books,
+                                     &PyDict_Type, &seen, &PyDict_Type, &last_ts, &strict_times, &trade_type,
+                                     &PyDict_Type, &precisions, &trade_expected, &PyDict_Type, &trade_seen,
+                                     &PyDict_Type, &trade_last_ts))
         return -1;
+    if (trade_type != NULL && (precisions == NULL || trade_seen == NULL || trade_last_ts == NULL ||
+                               (trade_expected != Py_None && !PyAnySet_Check(trade_expected)))) {
+        PyErr_SetString(PyExc_TypeError, "trades need precisions, trade_seen, trade_last_ts and a set or None");
+        return -1;
+    }
+    Py_XSETREF(self->trade_type, Py_XNewRef(trade_type));
+    Py_XSETREF(self->precisions, Py_XNewRef(precisions));
+    Py_XSETREF(self->trade_expected, Py_NewRef(trade_expected));
+    Py_XSETREF(self->trade_seen, Py_XNewRef(trade_seen));
+    Py_XSETREF(self->trade_last_ts, Py_XNewRef(trade_last_ts));
+    self->trades_timed = 0;
+    self->pending = 0;
+    static const char *trade_fields[10] = {"venue", "recv_ts", "symbol", "trade_id", "side", "price", "qty",
+                                           "ord_type", "ts", "snapshot"};
+    PyObject *trade_kwnames = PyTuple_New(10);
+    if (trade_kwnames == NULL) return -1;
+    for (int i = 0; i < 10; i++) {
+        PyObject *name = PyUnicode_InternFromString(trade_fields[i]);
+        if (name == NULL) { Py_DECREF(trade_kwnames); return -1; }
+        PyTuple_SET_ITEM(trade_kwnames, i, name);
+    }
+    Py_XSETREF(self->trade_kwnames, trade_kwnames);
     Py_XSETREF(self->venue, Py_NewRef(venue));
     Py_XSETREF(self->event_type, Py_NewRef(event_type));
-    Py_XSETREF(self->books, Py_NewRef(books));
+    Py_XSETREF(self->books, PyDict_Copy(books)); /* its own: `fixed` borrows from it, so no one may change it */
+    if (self->books == NULL) return -1;
+    books = self->books;
     Py_XSETREF(self->seen, Py_NewRef(seen));
     PyMem_Free(self->fixed);
     self->nfixed = 0;
@@ -730,6 +1009,14 @@ static void Updates_dealloc(UpdatesObject *self) {
     Py_XDECREF(self->kwnames);
     Py_XDECREF(self->ts);
     Py_XDECREF(self->book);
+    trades_reset(self);
+    PyMem_Free(self->trades);
+    Py_XDECREF(self->trade_type);
+    Py_XDECREF(self->trade_kwnames);
+    Py_XDECREF(self->precisions);
+    Py_XDECREF(self->trade_expected);
+    Py_XDECREF(self->trade_seen);
+    Py_XDECREF(self->trade_last_ts);
     PyMem_Free(self->levels);
     PyMem_Free(self->fixed);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -737,13 +1024,14 @@ static void Updates_dealloc(UpdatesObject *self) {
 
 static PyMethodDef Updates_methods[] = {
     {"parse", (PyCFunction)Updates_parse, METH_O,
-     "The symbol of the usual update of a live book, parsed and kept for commit(); None: not such a frame "
-     "(nothing changed, the general path takes it)."},
+     "'book' for the usual update of a live book, 'trade' for the usual trade update (with a trade_type), "
+     "parsed and kept for commit(); None: not such a frame (nothing changed, the general path takes it)."},
     {"commit", (PyCFunction)Updates_commit, METH_O,
      "Apply the parsed update (its receipt the argument) and note the symbol seen.  Returns the verified "
      "Book event when all is usual: its venue time not before the last (which it becomes), not sampled, "
      "not crossed.  Otherwise (event or None if the checksums differ, symbol, ts, venue checksum, "
-     "computed, sampled) for the general checks."},
+     "computed, sampled) for the general checks.  For trades: a list, each a Trade event or (event, "
+     "sampled) for the general time check."},
     {NULL}
 };
 
@@ -770,6 +1058,13 @@ PyMODINIT_FUNC PyInit__gfws_book(void) {
     Decimal = PyObject_GetAttrString(decimal, "Decimal");
     Py_DECREF(decimal);
     if (Decimal == NULL) return NULL;
+    if ((s_book = PyUnicode_InternFromString("book")) == NULL || (s_trade = PyUnicode_InternFromString("trade")) == NULL ||
+        (s_buy = PyUnicode_InternFromString("buy")) == NULL || (s_sell = PyUnicode_InternFromString("sell")) == NULL ||
+        (s_limit = PyUnicode_InternFromString("limit")) == NULL ||
+        (s_market = PyUnicode_InternFromString("market")) == NULL ||
+        (s_price_decimals = PyUnicode_InternFromString("price_decimals")) == NULL ||
+        (s_qty_decimals = PyUnicode_InternFromString("qty_decimals")) == NULL)
+        return NULL;
     if (PyType_Ready(&BookType) < 0 || PyType_Ready(&UpdatesType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;

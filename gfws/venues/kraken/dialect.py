@@ -16,6 +16,7 @@ import msgspec
 from zope.interface import implementer
 
 from gfws.events import Book as BookEvent
+from gfws.events import Trade as TradeEvent
 from gfws.interfaces import IVenueDialect
 from gfws.messages import (
     Ack,
@@ -184,12 +185,14 @@ class KrakenV2Dialect:
         return _book.Book(symbol, depth)
 
     @staticmethod
-    def book_updates(venue: str, books: dict[str, Any], seen: dict[str, float], last_ts: dict[str, str],
-                     strict_times: bool) -> Any:
-        """The usual book update parsed and applied in one pass (compiled only; None where not built)."""
+    def fast_updates(venue: str, books: dict[str, Any], book_seen: dict[str, float], book_last_ts: dict[str, str],
+                     strict_times: bool, precisions: dict[str, Any], trade_expected: set[str] | None,
+                     trade_seen: dict[str, float], trade_last_ts: dict[str, str]) -> Any:
+        """The usual book and trade updates parsed and applied in one pass (compiled only; None where not built)."""
         if _book.Updates is None:
             return None
-        return _book.Updates(venue, BookEvent, books, seen, last_ts, strict_times)
+        return _book.Updates(venue, BookEvent, books, book_seen, book_last_ts, strict_times, TradeEvent, precisions,
+                             trade_expected, trade_seen, trade_last_ts)
 
     def parse(self, payload: bytes) -> VenueMessage:
         if payload.startswith(_BOOK_UPDATE_PREFIX):
