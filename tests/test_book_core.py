@@ -152,54 +152,42 @@ UPDATE = {"channel": "book", "type": "update", "data": [{
     "symbol": "BTC/USD", "bids": [{"price": 29430.1, "qty": 1.5}], "asks": [], "checksum": 0,
     "timestamp": "2023-07-30T15:30:01.606342Z"}]}
 
-# Each is a frame the compiled path must leave to the general path (which refuses or takes it).
+PRICE, SIZE, LEVEL = b'"price":29430.1', b'"qty":1.5', b'"price":29430.1,"qty":1.5'
+
+# Each makes a frame the compiled path must leave to the general path (which refuses or takes it):
+# what it replaces in the usual frame, and with what ("checksum" is the right checksum's text).
 UNUSUAL = {
-    "too many decimals": b'"price":29430.15',
-    "a number as a string": b'"price":"29430.1"',
-    "an exponent": b'"price":2.94301e4',
-    "a negative size": b'"qty":-1.5',
-    "a negative zero size": b'"qty":-0.0',
-    "a zero price": b'"price":0.0',
-    "a leading zero": b'"price":029430.1',
-    "spaces": b'"price": 29430.1',
-    "keys in another order": b'"qty":1.5,"price":29430.1',
-    "an extra key": b'"price":29430.1,"qty":1.5,"x":1',
-    "an escape in the symbol": b'"symbol":"BTC\\/USD"',
-    "an unsubscribed symbol": b'"symbol":"ETH/USD"',
-    "a checksum over 32 bits": b'"checksum":4294967296',
-    "a checksum as a float": b'"checksum":1.0',
-    "a duplicate key": b'"price":29430.1,"price":29430.2,"qty":1.5',
-    "trailing bytes": b'}]} ',
-    "31 integer digits": b'"price":1000000000000000000000000000000.0',
-    "non-ASCII in the time": '"timestamp":"2023-07-30T15:30:01.606342Z\u00e9"'.encode(),
-    "two items": b'}]}',
+    "too many decimals": (PRICE, b'"price":29430.15'),
+    "a number as a string": (PRICE, b'"price":"29430.1"'),
+    "an exponent": (PRICE, b'"price":2.94301e4'),
+    "a negative size": (SIZE, b'"qty":-1.5'),
+    "a negative zero size": (SIZE, b'"qty":-0.0'),
+    "a zero price": (PRICE, b'"price":0.0'),
+    "a leading zero": (PRICE, b'"price":029430.1'),
+    "spaces": (PRICE, b'"price": 29430.1'),
+    "keys in another order": (LEVEL, b'"qty":1.5,"price":29430.1'),
+    "an extra key": (LEVEL, b'"price":29430.1,"qty":1.5,"x":1'),
+    "an escape in the symbol": (b'"symbol":"BTC/USD"', b'"symbol":"BTC\\/USD"'),
+    "an unsubscribed symbol": (b'"symbol":"BTC/USD"', b'"symbol":"ETH/USD"'),
+    "a checksum over 32 bits": (b"checksum", b'"checksum":4294967296'),
+    "a checksum as a float": (b"checksum", b'"checksum":1.0'),
+    "a duplicate key": (LEVEL, b'"price":29430.1,"price":29430.2,"qty":1.5'),
+    "trailing bytes": (b'}]}', b'}]} '),
+    "31 integer digits": (PRICE, b'"price":1000000000000000000000000000000.0'),
+    "non-ASCII in the time": (b'"timestamp":"2023-07-30T15:30:01.606342Z"',
+                              '"timestamp":"2023-07-30T15:30:01.606342Z\u00e9"'.encode()),
+    "two items": (b'}]}', b"second item"),
 }
 
 
 def unusual_frame(name: str, checksum: int) -> bytes:
     text = compact({**UPDATE, "data": [{**UPDATE["data"][0], "checksum": checksum}]})
-    replace = {
-        "too many decimals": (b'"price":29430.1', UNUSUAL[name]),
-        "a number as a string": (b'"price":29430.1', UNUSUAL[name]),
-        "an exponent": (b'"price":29430.1', UNUSUAL[name]),
-        "a negative size": (b'"qty":1.5', UNUSUAL[name]),
-        "a negative zero size": (b'"qty":1.5', UNUSUAL[name]),
-        "a zero price": (b'"price":29430.1', UNUSUAL[name]),
-        "a leading zero": (b'"price":29430.1', UNUSUAL[name]),
-        "spaces": (b'"price":29430.1', UNUSUAL[name]),
-        "keys in another order": (b'"price":29430.1,"qty":1.5', UNUSUAL[name]),
-        "an extra key": (b'"price":29430.1,"qty":1.5', UNUSUAL[name]),
-        "an escape in the symbol": (b'"symbol":"BTC/USD"', UNUSUAL[name]),
-        "an unsubscribed symbol": (b'"symbol":"BTC/USD"', UNUSUAL[name]),
-        "a checksum over 32 bits": (f'"checksum":{checksum}'.encode(), UNUSUAL[name]),
-        "a checksum as a float": (f'"checksum":{checksum}'.encode(), UNUSUAL[name]),
-        "a duplicate key": (b'"price":29430.1,"qty":1.5', UNUSUAL[name]),
-        "trailing bytes": (b'}]}', UNUSUAL[name]),
-        "31 integer digits": (b'"price":29430.1', UNUSUAL[name]),
-        "non-ASCII in the time": (b'"timestamp":"2023-07-30T15:30:01.606342Z"', UNUSUAL[name]),
-        "two items": (b'}]}', b'},' + text[text.index(b'[{') + 1:-2] + b']}'),
-    }[name]
-    changed = text.replace(*replace, 1)
+    old, new = UNUSUAL[name]
+    if old == b"checksum":
+        old = f'"checksum":{checksum}'.encode()
+    if new == b"second item":
+        new = b'},' + text[text.index(b'[{') + 1:-2] + b']}'
+    changed = text.replace(old, new, 1)
     assert changed != text, name
     return changed
 
