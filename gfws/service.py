@@ -256,6 +256,10 @@ class FeedService(MultiService):
         self._start()
 
     def _start(self) -> None:
+        if getattr(self.dialect, "compiled", True) is False:
+            self.log.warn("{venue}: the compiled book core is not built here (no C compiler when gfws was "
+                          "installed, or GFWS_PURE_PYTHON set): the pure-Python book gives the same events, "
+                          "several times slower", venue=self.dialect.name)
         account = self.config.account
         if self._account_subscriptions and (self.ledger is None or account.ledger is not None):
             # A file is opened at start and released at stop; one in memory lives as long as the feed.

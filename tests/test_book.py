@@ -104,3 +104,19 @@ def test_the_compiled_core_is_built_wherever_a_c_compiler_is():
         pytest.skip("no C compiler or Python headers here: the pure-Python book is used")
     assert COMPILED_BOOK is not None, "pip did not build _gfws_book although a C compiler is here"
     assert kraken_book.COMPILED == (not os.environ.get("GFWS_PURE_PYTHON"))
+
+
+def test_the_feed_says_whether_its_compiled_core_is_in_use():
+    from gfws.config import parse_config
+    from gfws.monitor.readings import diagnostics
+    from gfws.service import FeedService
+    from gfws.venues.kraken import KrakenV2Dialect
+
+    class Pure(KrakenV2Dialect):
+        compiled = False
+
+    config = parse_config({"venue": {"name": "kraken"}, "endpoints": [{"url": "ws://127.0.0.1:1/v2"}],
+                           "subscriptions": [{"channel": "book", "symbols": ["BTC/USD"]}]}, "<test>")
+    for dialect, expected in ((KrakenV2Dialect(), COMPILED_BOOK is not None), (Pure(), False)):
+        feed = FeedService(config, dialect=dialect)  # made, never started
+        assert diagnostics(feed)["venue"]["compiled_core"] is expected

@@ -122,7 +122,8 @@ def diagnostics(feed: Any) -> dict[str, Any]:
     return {
         "status": "running" if pool.running else "stopped",
         "health": health(feed),
-        "venue": {"name": feed.dialect.name, "status": pool.venue_status},
+        "venue": {"name": feed.dialect.name, "status": pool.venue_status,
+                  "compiled_core": getattr(feed.dialect, "compiled", False)},
         "mode": pool.config.mode,
         "leader": leader.name if leader is not None else None,
         "primary_endpoint": pool.endpoints[0].name if pool.endpoints else None,

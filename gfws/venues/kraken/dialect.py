@@ -179,6 +179,8 @@ class KrakenV2Dialect:
     def expected_acks(self, channel: str, symbols: Sequence[str]) -> int:
         return len(symbols) or 1
 
+    compiled = _book.COMPILED  # the compiled core is built and used (else the pure-Python twin)
+
     @staticmethod
     def new_book(symbol: str, depth: int) -> Any:
         """A local book kept in ticks and lots (compiled where built, else pure Python: the same results)."""
