@@ -216,3 +216,45 @@ def test_a_flush_that_fails_later_is_counted_and_logged_not_raised():
     p.publish(trade(3))
     clock.advance(0)
     assert [len(b) for b in other.batches] == [1, 1, 1] and p.sink_errors == 1
+
+
+def test_book_events_are_written_exactly_as_the_general_encoder_writes_them():
+    """The book's own encoder (level texts cached by pair) gives the bytes of the general one, whatever the
+    levels, and a pair written before is written the same when it comes back in a later book."""
+    import random
+
+    import msgspec
+    import orjson
+
+    from gfws.publish.jsonl import _decimal_text, _iso
+
+    def general(event):
+        data = msgspec.to_builtins(event, builtin_types=(D,))
+        data["recv_ts"] = _iso(event.recv_ts)
+        return orjson.dumps(data, default=_decimal_text)
+
+    rng = random.Random(3)
+    pairs = [(D(rng.randint(1, 10**9)).scaleb(-rng.randint(0, 8)), D(rng.randint(0, 10**9)).scaleb(-8))
+             for _ in range(60)]
+    for i in range(300):
+        book = Book(venue="kraken", recv_ts=1_700_000_000 + i / 7, symbol="X/Y",
+                    bids=tuple(rng.sample(pairs, rng.randint(0, 10))), asks=tuple(rng.sample(pairs, rng.randint(0, 10))),
+                    checksum=rng.randint(0, 2**32 - 1), snapshot=rng.random() < 0.1,
+                    ts=rng.choice([None, "2023-09-25T07:49:37.708706Z"]), valid=rng.random() < 0.9,
+                    reason=rng.choice([None, "stale"]))
+        assert encode_event(book) == general(book)
+    assert b'"0.00000001"' in encode_event(Book(venue="k", recv_ts=0.0, symbol="X/Y", bids=((D("1E-8"), D("1E-8")),),
+                                                 asks=(), checksum=0, snapshot=False))
+
+
+def test_receive_times_are_written_as_datetime_writes_them():
+    import random
+    from datetime import UTC, datetime
+
+    from gfws.publish.jsonl import _iso
+
+    rng = random.Random(11)
+    times = [rng.uniform(0, 4e9) for _ in range(20000)] + [1_700_000_000 + k / 8 for k in range(64)] + [
+        1_700_000_000.9999995, 1_700_000_000.0000005, 1_700_000_000.9999994, 1_699_999_999.9999996, 0.0, 86399.9999999]
+    for t in times:
+        assert _iso(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"), t

@@ -36,7 +36,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from gfws.events import Event, Fill, Order
+from gfws.events import Book, Event, Fill, Order
 from gfws.interfaces import IEventSink
 
 _CHUNK = 1 << 16  # bytes the writer takes from the queue at a time
@@ -52,12 +52,55 @@ def _decimal_text(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+# A book level's text, by the identity of its (price, qty) pair: consecutive book events share the pairs
+# of the levels that did not change, so a depth-10 book writes out ~2 new Decimals instead of 40 (the
+# Decimals written in Python were most of a sink's cost per book).  The cache holds each pair it names, so
+# an id is never reused while cached; it starts afresh when full.  Writer threads share it: each step is
+# one dict operation, atomic under the GIL.
+_LEVEL_TEXTS: dict[int, tuple[Any, list[str]]] = {}
+_LEVEL_TEXTS_MAX = 100_000
+
+
+def _levels_text(levels: tuple[Any, ...]) -> list[list[str]]:
+    texts = _LEVEL_TEXTS
+    out = []
+    for pair in levels:
+        known = texts.get(id(pair))
+        if known is None or known[0] is not pair:
+            if len(texts) >= _LEVEL_TEXTS_MAX:
+                texts.clear()
+            known = (pair, [format(pair[0], "f"), format(pair[1], "f")])
+            texts[id(pair)] = known
+        out.append(known[1])
+    return out
+
+
+_second: tuple[int, str] = (-1, "")  # the last whole second written, and its text
+
+
+def _iso(recv_ts: float) -> str:
+    """ISO 8601 UTC to the microsecond, as ``datetime.fromtimestamp(...).isoformat()`` writes it (rounded half
+    to even, as it rounds); the text of the second is made once a second, not once an event."""
+    global _second
+    second = int(recv_ts // 1)
+    micros = round((recv_ts - second) * 1_000_000)
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
+    known = _second
+    if known[0] != second:
+        known = _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{known[1]}.{micros:06d}Z"
+
+
 def encode_event(event: Event) -> bytes:
     """One event as a JSON object (no newline)."""
+    if type(event) is Book:  # the most frequent, its levels written once per pair (above)
+        return orjson.dumps({
+            "type": "book", "venue": event.venue, "recv_ts": _iso(event.recv_ts), "symbol": event.symbol,
+            "bids": _levels_text(event.bids), "asks": _levels_text(event.asks), "checksum": event.checksum,
+            "snapshot": event.snapshot, "ts": event.ts, "valid": event.valid, "reason": event.reason})
     data = msgspec.to_builtins(event, builtin_types=(Decimal,))
-    data["recv_ts"] = (
-        datetime.fromtimestamp(event.recv_ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    )
+    data["recv_ts"] = _iso(event.recv_ts)
     return orjson.dumps(data, default=_decimal_text)
 
 
