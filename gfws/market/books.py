@@ -58,7 +58,6 @@ class BookHandler:
         self._books: dict[str, IOrderBook] = {
             symbol: context.dialect.new_book(symbol, depth) for symbol, depth in depths.items()
         }
-        self._live: set[str] = set()
         self._seen = context.seen["book"]
         self.updates_ignored = 0
         self.updates: Any = None  # the compiled path (the session's; None where not built)
@@ -71,17 +70,10 @@ class BookHandler:
     def book(self, symbol: str) -> IOrderBook | None:
         return self._books.get(symbol)
 
-    def _set_live(self, symbol: str, live: bool) -> None:
-        book = self._books.get(symbol)
-        if live:
-            self._live.add(symbol)
-        else:
-            self._live.discard(symbol)
-        if book is not None:
-            book.live = live
-
     def is_live(self, symbol: str) -> bool:
-        return symbol in self._live
+        """Verified since its snapshot (each book says so itself: the compiled path reads it)."""
+        book = self._books.get(symbol)
+        return book is not None and book.live
 
     def handle(self, message: ChannelData, recv_ts: float) -> None:
         item: BookData
@@ -110,10 +102,9 @@ class BookHandler:
         book.set_precision(p.price_decimals, p.qty_decimals)
         if snapshot:
             book.clear()
-            if symbol not in self._live:
-                self._set_live(symbol, True)
-                newly_live = True
-        elif symbol not in self._live:
+            if not book.live:
+                book.live = newly_live = True
+        elif not book.live:
             # Normal while a resync is under way (the old stream's tail: the
             # request below is then a no-op); otherwise the snapshot was lost.
             self.updates_ignored += 1
@@ -180,12 +171,12 @@ class BookHandler:
         self._resync(symbol)
 
     def all_live(self, symbols: Iterable[str]) -> bool:
-        return all(symbol in self._live for symbol in symbols)
+        return all(self.is_live(symbol) for symbol in symbols)
 
     def current(self, symbol: str, recv_ts: float) -> Book | None:
         """The verified book as an event (for a consumer switching source)."""
         book = self._books.get(symbol)
-        if book is None or symbol not in self._live:
+        if book is None or not book.live:
             return None
         return self._event(book, book.checksum(), True, recv_ts, None)
 
@@ -196,10 +187,11 @@ class BookHandler:
     def invalidate(self, symbol: str, recv_ts: float, reason: str) -> None:
         """Stop trusting a book until its next snapshot, and say so in the book stream."""
         book = self._books.get(symbol)
-        if book is not None:
-            book.clear()
-        if symbol in self._live:
-            self._set_live(symbol, False)
+        if book is None:
+            return
+        book.clear()
+        if book.live:
+            book.live = False
             self._publish_invalid(symbol, recv_ts, reason)
             self._live_changed()
 
@@ -209,9 +201,8 @@ class BookHandler:
 
     def reset(self, recv_ts: float = 0.0) -> None:
         """The connection is gone: no book is live; each consumer of one is told."""
-        for symbol in sorted(self._live):
+        for symbol in sorted(s for s, book in self._books.items() if book.live):
             self._publish_invalid(symbol, recv_ts, "connection_lost")
-        self._live.clear()
         for book in self._books.values():
             book.live = False
             book.clear()
