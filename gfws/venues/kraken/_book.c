@@ -12,12 +12,16 @@
  * Two entry points:
  *   Book     one symbol's book; the same methods as the pure-Python book in
  *            book.py (which gives identical results where this is not built).
- *   Updates  the venue's usual book update frame, parsed and applied in one
- *            pass.  It takes only what it can prove the general path (msgspec,
- *            then the Python handler) would accept unchanged: compact JSON of
- *            exactly the usual shape, plain non-negative numbers within the
- *            pair's precision, a live book.  Anything else is left untouched
- *            for the general path, which explains what is wrong.
+ *   Updates  the venue's usual book update frame, parsed, applied and verified
+ *            in one pass, and its usual trade update turned into events.  It
+ *            takes only what it can prove the general path (msgspec, then the
+ *            Python handlers) would accept unchanged: compact JSON of exactly
+ *            the usual shape, plain non-negative numbers within the pair's
+ *            precision, a live book, a subscribed pair.  Anything else is left
+ *            untouched for the general path, which explains what is wrong; what
+ *            it takes but cannot finish alone (a venue time out of the usual,
+ *            a crossed book, a checksum mismatch) it hands back for the same
+ *            Python checks.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
