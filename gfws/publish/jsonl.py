@@ -58,7 +58,7 @@ def _decimal_text(value: Any) -> str:
 # an id is never reused while cached; it starts afresh when full.  Writer threads share it: each step is
 # one dict operation, atomic under the GIL.
 _LEVEL_TEXTS: dict[int, tuple[Any, list[str]]] = {}
-_LEVEL_TEXTS_MAX = 100_000
+_LEVEL_TEXTS_MAX = 20_000  # ~8 MB at most; 2,000 live levels in a depth-10 feed of 100 pairs
 
 
 def _levels_text(levels: tuple[Any, ...]) -> list[list[str]]:
