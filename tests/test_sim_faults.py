@@ -78,3 +78,23 @@ def test_message_faults_from_the_command_line():
                          ("drop=0.6,duplicate=0.6", "more than 1")]:
         with pytest.raises(ValueError, match=message):
             parse_message_faults(bad)
+
+
+def test_answers_held_back_by_an_ack_delay_go_with_their_connection():
+    from gfws.sim import SimVenue
+    from gfws.sim.gate import GateFaults
+
+    clock = Clock()
+    venue = SimVenue(clock=clock, seed=1)
+    gate = GateFaults()
+    gate.ack_delay = 0.3
+    sent: list[bytes] = []
+    session = venue.connect(sent.append, gate)
+    session.request_received(b'{"method":"ping","req_id":1}')
+    session.request_received(b'{"method":"ping","req_id":2}')
+    assert len(clock.getDelayedCalls()) == 2
+    clock.advance(0.3)
+    assert b'"req_id":1' in sent[-2] and b'"req_id":2' in sent[-1]
+    session.request_received(b'{"method":"ping","req_id":3}')
+    venue.disconnect(session)
+    assert clock.getDelayedCalls() == []  # a closed connection leaves nothing on the clock

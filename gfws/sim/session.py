@@ -97,6 +97,7 @@ class SimSession:
         self.last_sent = venue.clock.seconds()
         self.requests = 0
         self.closed = False
+        self._delayed: list[Any] = []  # answers held back by an ack delay
         self._tokens = float(gate.msg_rate)
         self._stamp_at = venue.clock.seconds()
 
@@ -141,9 +142,17 @@ class SimSession:
     def request_received(self, payload: bytes) -> None:
         self.requests += 1
         if self.gate.ack_delay > 0:
-            self.venue.clock.callLater(self.gate.ack_delay, self._answer, payload)
+            self._delayed = [c for c in self._delayed if c.active()]
+            self._delayed.append(self.venue.clock.callLater(self.gate.ack_delay, self._answer, payload))
         else:
             self._answer(payload)
+
+    def cancel_answers(self) -> None:
+        """The connection is gone: answers still delayed are never sent (nor left on the clock)."""
+        for call in self._delayed:
+            if call.active():
+                call.cancel()
+        self._delayed = []
 
     def _answer(self, payload: bytes) -> None:
         if self.closed:

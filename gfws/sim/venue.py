@@ -102,6 +102,7 @@ class SimVenue:
 
     def disconnect(self, session: SimSession) -> None:
         session.closed = True
+        session.cancel_answers()
         if session in self.sessions:
             self.sessions.remove(session)
         if self._account is not None:
