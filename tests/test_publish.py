@@ -258,3 +258,20 @@ def test_receive_times_are_written_as_datetime_writes_them():
         1_700_000_000.9999995, 1_700_000_000.0000005, 1_700_000_000.9999994, 1_699_999_999.9999996, 0.0, 86399.9999999]
     for t in times:
         assert _iso(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"), t
+
+
+def test_a_book_whose_levels_are_not_decimal_pairs_is_written_as_the_general_encoder_writes_it():
+    import msgspec
+    import orjson
+
+    from gfws.publish.jsonl import _decimal_text, _iso
+
+    def general(event):
+        data = msgspec.to_builtins(event, builtin_types=(D,))
+        data["recv_ts"] = _iso(event.recv_ts)
+        return orjson.dumps(data, default=_decimal_text)
+
+    floats = Book(venue="k", recv_ts=1.0, symbol="X/Y", bids=((1.5, 2),), asks=(), checksum=0, snapshot=False)
+    assert encode_event(floats) == general(floats) and b"[[1.5,2]]" in encode_event(floats)
+    assert encode_event(Book(venue="k", recv_ts=-0.5, symbol="X/Y", bids=(), asks=(), checksum=0,
+                             snapshot=False)).count(b"1969-12-31T23:59:59.500000Z") == 1

@@ -81,7 +81,10 @@ class FeedContext:
         Times are compared as instants: as text only when both have the same
         shape (the venue's usual fixed width), else parsed.  A time in the
         future is an outlier, not the new reference: one such item must not
-        make every following one look like a regression.
+        make every following one look like a regression.  One item in 16 has
+        its venue time sampled for the delay histogram: counted here, or, for
+        items a compiled path takes, counted there and said by ``sample`` (so
+        the two paths sample different items at the same rate).
         """
         self._timed_items += 1
         if sample or (sample is None and not self._timed_items & 15):  # a compiled path counts its own

@@ -55,10 +55,15 @@ def _decimal_text(value: Any) -> str:
 # A book level's text, by the identity of its (price, qty) pair: consecutive book events share the pairs
 # of the levels that did not change, so a depth-10 book writes out ~2 new Decimals instead of 40 (the
 # Decimals written in Python were most of a sink's cost per book).  The cache holds each pair it names, so
-# an id is never reused while cached; it starts afresh when full.  Writer threads share it: each step is
-# one dict operation, atomic under the GIL.
+# an id is never reused while cached (replaced pairs live on until it is emptied); it starts afresh when
+# full: ~11 MB at most, and a feed with more live levels than it holds (25 pairs at depth 1000) empties it
+# often and saves less.  Writer threads share it: each step is one dict operation, atomic under the GIL.
 _LEVEL_TEXTS: dict[int, tuple[Any, list[str]]] = {}
-_LEVEL_TEXTS_MAX = 20_000  # ~8 MB at most; 2,000 live levels in a depth-10 feed of 100 pairs
+_LEVEL_TEXTS_MAX = 20_000
+
+
+class _NotDecimalLevels(Exception):
+    """A level that is not a (Decimal, Decimal) pair: the general encoder writes it as it is."""
 
 
 def _levels_text(levels: tuple[Any, ...]) -> list[list[str]]:
@@ -67,6 +72,9 @@ def _levels_text(levels: tuple[Any, ...]) -> list[list[str]]:
     for pair in levels:
         known = texts.get(id(pair))
         if known is None or known[0] is not pair:
+            if type(pair) is not tuple or len(pair) != 2 or type(pair[0]) is not Decimal or \
+                    type(pair[1]) is not Decimal:
+                raise _NotDecimalLevels
             if len(texts) >= _LEVEL_TEXTS_MAX:
                 texts.clear()
             known = (pair, [format(pair[0], "f"), format(pair[1], "f")])
@@ -75,7 +83,7 @@ def _levels_text(levels: tuple[Any, ...]) -> list[list[str]]:
     return out
 
 
-_second: tuple[int, str] = (-1, "")  # the last whole second written, and its text
+_second: tuple[int | None, str] = (None, "")  # the last whole second written, and its text
 
 
 def _iso(recv_ts: float) -> str:
@@ -95,10 +103,13 @@ def _iso(recv_ts: float) -> str:
 def encode_event(event: Event) -> bytes:
     """One event as a JSON object (no newline)."""
     if type(event) is Book:  # the most frequent, its levels written once per pair (above)
-        return orjson.dumps({
-            "type": "book", "venue": event.venue, "recv_ts": _iso(event.recv_ts), "symbol": event.symbol,
-            "bids": _levels_text(event.bids), "asks": _levels_text(event.asks), "checksum": event.checksum,
-            "snapshot": event.snapshot, "ts": event.ts, "valid": event.valid, "reason": event.reason})
+        try:
+            return orjson.dumps({
+                "type": "book", "venue": event.venue, "recv_ts": _iso(event.recv_ts), "symbol": event.symbol,
+                "bids": _levels_text(event.bids), "asks": _levels_text(event.asks), "checksum": event.checksum,
+                "snapshot": event.snapshot, "ts": event.ts, "valid": event.valid, "reason": event.reason})
+        except _NotDecimalLevels:
+            pass
     data = msgspec.to_builtins(event, builtin_types=(Decimal,))
     data["recv_ts"] = _iso(event.recv_ts)
     return orjson.dumps(data, default=_decimal_text)

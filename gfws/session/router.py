@@ -25,7 +25,7 @@ from zope.interface import implementer
 from gfws.account import ExecutionsHandler, FillLedger, OrderStates
 from gfws.config import IntegrityConfig, LivenessConfig, RateLimitConfig, SubscriptionConfig
 from gfws.events import Error, Event
-from gfws.integrity.gate import FrameGate
+from gfws.integrity.gate import DIGESTED, FrameGate
 from gfws.integrity.report import IntegrityReporter
 from gfws.interfaces import IConnectionHandler, IConnectionLink, IEventHandler, IVenueDialect
 from gfws.market.books import BookHandler
@@ -134,7 +134,9 @@ class FeedSession:
         self.books.updates = self.trades.updates = updates
         self._parse_update = updates.parse if updates is not None else None
         self._commit_update = {"book": self.books.commit, "trade": self.trades.commit}
-        self._first_digest = self.gate.digests.first_time  # both channels are digested (the gate's rule)
+        # Both channels' update frames are digested (the gate's rule, which the compiled path follows).
+        assert {"book", "trade"} <= DIGESTED, "the compiled path digests book and trade updates as the gate does"
+        self._first_digest = self.gate.digests.first_time
         handlers: list[IEventHandler] = [
             StatusHandler(context, lambda system: self._link.venue_status(system)),
             InstrumentHandler(context, self._precision_changed, lambda symbol: self.trades.precision_known(symbol)),

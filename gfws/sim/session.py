@@ -141,6 +141,8 @@ class SimSession:
 
     def request_received(self, payload: bytes) -> None:
         self.requests += 1
+        if self.closed:  # nothing is answered, nor left on the clock, for a connection that went
+            return
         if self.gate.ack_delay > 0:
             self._delayed = [c for c in self._delayed if c.active()]
             self._delayed.append(self.venue.clock.callLater(self.gate.ack_delay, self._answer, payload))
