@@ -39,15 +39,6 @@ def session(pure: bool) -> Any:
     from gfws.integrity.report import IntegrityReporter
     from gfws.session import FeedSession
     from gfws.venues.kraken import KrakenV2Dialect
-    from gfws.venues.kraken.book import PyBook
-
-    class Pure(KrakenV2Dialect):
-        compiled = False
-        new_book = staticmethod(PyBook)
-
-        @staticmethod
-        def fast_updates(*args: Any) -> None:
-            return None
 
     config = parse_config({
         "venue": {"name": "kraken"}, "endpoints": [{"url": "ws://127.0.0.1:1/v2"}],
@@ -62,7 +53,7 @@ def session(pure: bool) -> Any:
             del events[:900]
 
     reporter = IntegrityReporter("kraken", publish, clock)
-    feed = FeedSession(Pure() if pure else KrakenV2Dialect(), config.subscriptions, publish, reporter, clock,
+    feed = FeedSession(KrakenV2Dialect(compiled=not pure), config.subscriptions, publish, reporter, clock,
                        "bench", 5.0)
     return feed, reporter
 

@@ -252,9 +252,7 @@ class FeedSession:
                 try:
                     self._commit_update[channel](recv_ts)
                 except Exception as e:  # a bug of ours must not kill the connection
-                    self.log.failure("{channel} handler failed", channel=channel)
-                    self._reporter.report("internal_error", repr(e), recv_ts, channel=channel,
-                                          endpoint=self.endpoint)
+                    self._handler_failed(channel, e, recv_ts)
                 return
         try:
             message = self._dialect.parse(payload)
@@ -287,10 +285,13 @@ class FeedSession:
         try:
             handler.handle(message, recv_ts)
         except Exception as e:  # a bug of ours must not kill the connection
-            self.log.failure("{channel} handler failed", channel=channel)
-            self._reporter.report("internal_error", repr(e), recv_ts, channel=channel, endpoint=self.endpoint)
+            self._handler_failed(channel, e, recv_ts)
         if channel == self._instrument_channel and message.snapshot and not self._subscribing:
             self._subscribe_configured()
+
+    def _handler_failed(self, channel: str, error: Exception, recv_ts: float) -> None:
+        self.log.failure("{channel} handler failed", channel=channel)
+        self._reporter.report("internal_error", repr(error), recv_ts, channel=channel, endpoint=self.endpoint)
 
     def _ack_received(self, ack: Ack, recv_ts: float) -> None:
         if ack.method == "ping":

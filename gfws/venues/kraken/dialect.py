@@ -179,19 +179,21 @@ class KrakenV2Dialect:
     def expected_acks(self, channel: str, symbols: Sequence[str]) -> int:
         return len(symbols) or 1
 
-    compiled = _book.COMPILED  # the compiled core is built and used (else the pure-Python twin)
+    def __init__(self, compiled: bool = True) -> None:
+        """``compiled=False``: the pure-Python book and no compiled path, whether or not the core is built
+        (what the compiled path must give the same events as)."""
+        self.compiled = compiled and _book.COMPILED  # the compiled core is built and used
 
-    @staticmethod
-    def new_book(symbol: str, depth: int) -> Any:
+    def new_book(self, symbol: str, depth: int) -> Any:
         """A local book kept in ticks and lots (compiled where built, else pure Python: the same results)."""
-        return _book.Book(symbol, depth)
+        return (_book.Book if self.compiled else _book.PyBook)(symbol, depth)
 
-    @staticmethod
-    def fast_updates(venue: str, books: dict[str, Any], book_seen: dict[str, float], book_last_ts: dict[str, str],
-                     strict_times: bool, precisions: dict[str, Any], trade_expected: set[str] | None,
-                     trade_seen: dict[str, float], trade_last_ts: dict[str, str]) -> Any:
-        """The usual book and trade updates parsed and applied in one pass (compiled only; None where not built)."""
-        if _book.Updates is None:
+    def fast_updates(self, venue: str, books: dict[str, Any], book_seen: dict[str, float],
+                     book_last_ts: dict[str, str], strict_times: bool, precisions: dict[str, Any],
+                     trade_expected: set[str] | None, trade_seen: dict[str, float],
+                     trade_last_ts: dict[str, str]) -> Any:
+        """The usual book and trade updates parsed and applied in one pass (compiled only; None otherwise)."""
+        if not self.compiled:
             return None
         return _book.Updates(venue, BookEvent, books, book_seen, book_last_ts, strict_times, TradeEvent, precisions,
                              trade_expected, trade_seen, trade_last_ts)
