@@ -74,8 +74,12 @@ class IVenueDialect(Interface):
     def new_book(symbol, depth):
         """An empty local book (``IOrderBook``) of ``symbol`` kept at ``depth`` levels a side."""
 
+    def digest_window(capacity, max_age):
+        """A window of recent frame digests with ``RecentKeys``'s rules and keys (``first_frame``),
+        which ``fast_updates`` can check in; None: the frame gate keeps a ``RecentKeys``."""
+
     def fast_updates(venue, books, book_seen, book_last_ts, strict_times, precisions, trade_expected, trade_seen,
-                     trade_last_ts):
+                     trade_last_ts, digests=None, counts=None):
         """The venue's usual book and trade updates parsed and applied in one pass, or None where the
         venue has no such path.  ``books``: symbol -> book from ``new_book``; ``precisions``: the
         instruments' dict (kept in place); the ``seen`` and ``last_ts`` dicts are the context's.
@@ -88,6 +92,10 @@ class IVenueDialect(Interface):
         checksums differ, symbol, ts, venue checksum, computed, sampled)`` for the general checks.  A
         trade update gives a list of ``Trade`` events, or ``(event, sampled)`` for each from the first
         whose time needs the general check.
+
+        ``take(payload, recv_ts)`` is the whole way in one call: ``parse``, then for a frame taken the
+        resend check in ``digests`` (from ``digest_window``; False: a duplicate), the frame counted in
+        ``counts`` (channel -> frames) and ``commit``'s result; ``taken`` is the channel parsed last.
         """
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pytest
 from hypothesis import given, settings
@@ -117,3 +117,48 @@ def test_the_feed_says_whether_its_compiled_core_is_in_use():
     for dialect, expected in ((KrakenV2Dialect(), COMPILED_BOOK is not None), (KrakenV2Dialect(compiled=False), False)):
         feed = FeedService(config, dialect=dialect)  # made, never started
         assert diagnostics(feed)["venue"]["compiled_core"] is expected
+
+
+def test_decimals_made_in_place_are_the_constructors_decimals_on_the_python_that_allows_it():
+    """The compiled core writes a level's Decimal in place (no text to parse) where the C decimal's layout
+    is known and its import self-test passed: on this project's CPython (3.11, 64-bit) that must be so."""
+    import struct
+    import sys
+
+    if COMPILED_BOOK is None:
+        pytest.skip("the compiled book is not built here")
+    import _gfws_book
+
+    known = sys.implementation.name == "cpython" and sys.version_info[:2] <= (3, 11) and struct.calcsize("P") == 8
+    assert _gfws_book.DIRECT_DECIMALS is known
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    price=st.decimals(min_value=Decimal("0.0000000001"), max_value=Decimal("1e20"), places=10, allow_nan=False),
+    qty=st.decimals(min_value=Decimal("0.000000000000000001"), max_value=Decimal("1e25"), places=18,
+                    allow_nan=False),
+    price_decimals=st.integers(0, 10),
+    qty_decimals=st.integers(0, 18),
+)
+def test_the_compiled_books_decimals_behave_as_decimals_in_every_way(price, qty, price_decimals, qty_decimals):
+    """Value, exponent, text, hash, arithmetic and comparison as Decimal(text) gives them (the decimals a
+    consumer computes with come from the compiled core's in-place path)."""
+    if COMPILED_BOOK is None:
+        pytest.skip("the compiled book is not built here")
+    with localcontext(prec=60):  # up to 25 integer digits and 18 decimals: more than the default 28
+        price = price.quantize(Decimal(1).scaleb(-price_decimals))
+        qty = qty.quantize(Decimal(1).scaleb(-qty_decimals))
+    if price <= 0 or qty <= 0:
+        return
+    book = COMPILED_BOOK("X/Y", 10)
+    book.set_precision(price_decimals, qty_decimals)
+    book.apply([(price, qty)], [])
+    ((p, q),) = book.top_bids()
+    for made, expected in ((p, Decimal(str(price))), (q, Decimal(str(qty)))):
+        assert type(made) is Decimal
+        assert (str(made), made.as_tuple(), hash(made)) == (str(expected), expected.as_tuple(), hash(expected))
+        assert made == expected and not made < expected and made.is_finite() and made.is_canonical()
+        assert (made + made, made * 3, made - expected, made / 7) == (expected + expected, expected * 3,
+                                                                       Decimal(0) * expected, expected / 7)
+        assert made.quantize(Decimal(1)) == expected.quantize(Decimal(1)) and f"{made:f}" == f"{expected:f}"

@@ -50,16 +50,16 @@ class Twins:
         self.compiled = MemoryLink(subscriptions)
         self.pure = MemoryLink(subscriptions, dialect=KrakenV2Dialect(compiled=False))
         self.taken = 0  # frames the compiled path took
-        parse = self.compiled.client._parse_update
-        assert parse is not None, "the compiled session has no compiled path"
+        take = self.compiled.client._take_update
+        assert take is not None, "the compiled session has no compiled path"
 
-        def counting(payload):
-            symbol = parse(payload)
-            self.taken += symbol is not None
-            return symbol
+        def counting(payload, recv_ts):
+            result = take(payload, recv_ts)
+            self.taken += result is not None
+            return result
 
-        self.compiled.client._parse_update = counting
-        assert self.pure.client._parse_update is None
+        self.compiled.client._take_update = counting
+        assert self.pure.client._take_update is None and self.pure.client.updates is None
         for link in (self.compiled, self.pure):
             link.send = link.sent.append
             link.client.connection_made(SessionLink(link))
@@ -194,7 +194,7 @@ def test_an_unusual_update_is_left_to_the_general_path_with_identical_results(or
     book = snapshot_book(orderbook_fixture)  # what the update would make of the snapshot: its checksum is right
     book.apply([(Decimal("29430.1"), Decimal("1.50000000"))], [])
     frame = unusual_frame(name, book.checksum())
-    assert twins.compiled.client.books.updates.parse(frame) is None, name
+    assert twins.compiled.client.updates.parse(frame) is None, name
     twins.receive(frame)
     twins.assert_same()
     assert twins.taken == 0
@@ -361,7 +361,7 @@ def test_an_unusual_trade_is_handled_as_on_the_general_path(name):
     if changed["timestamp"] is None:
         del changed["timestamp"]
     frame = trades_frame(changed, {**TRADE, "trade_id": 9})
-    taken = twins.compiled.client.books.updates.parse(frame) is not None
+    taken = twins.compiled.client.updates.parse(frame) is not None
     twins.receive(frame)
     twins.assert_same()
     assert taken == (name == "no timestamp")  # a missing time is usual; everything else is the general path's
@@ -382,7 +382,7 @@ def test_an_unusual_trade_frame_is_left_to_the_general_path(text):
     if text == b'"ord_type":"limit","side":"buy"':
         frame = frame.replace(b',"ord_type":"limit","trade_id"', b',"trade_id"', 1)
     assert text in frame
-    assert twins.compiled.client.books.updates.parse(frame) is None
+    assert twins.compiled.client.updates.parse(frame) is None
     twins.receive(frame)
     twins.assert_same()
 

@@ -15,6 +15,7 @@ from gfws.sim import session as sim_session
 from gfws.sim.corruption import MessageFaults
 from gfws.sim.venue import GateFaults
 from gfws.venues.kraken.dialect import normalize_symbol
+from tests.conftest import COMPILED_BOOK
 from tests.memory import MemoryLink, sub
 
 
@@ -161,6 +162,56 @@ def test_duplicate_window_forgets_by_age():
     clock.advance(2)
     assert window.first_time("a") and not window.first_time("b")
     assert window.duplicates == 2
+
+
+@pytest.mark.parametrize("window_type", ["python", "compiled"])
+def test_frame_digest_windows_forget_by_count_and_by_age(window_type):
+    """The gate's window (RecentKeys) and the compiled twin its compiled path checks in: the same rules."""
+    window = frame_window(window_type, capacity=3, max_age=60)
+    assert window.first_frame(b"a", 0.0) and window.first_frame(b"b", 1.0) and window.first_frame(b"c", 2.0)
+    assert not window.first_frame(b"a", 3.0) and len(window) == 3
+    assert window.first_frame(b"d", 4.0)  # the fourth pushes out the oldest, a
+    assert window.first_frame(b"a", 5.0) and not window.first_frame(b"d", 6.0)
+    assert window.first_frame(b"c", 62.5)  # c was forgotten by age (held since 2.0: over 60 s)
+    assert not window.first_frame(b"d", 63.9) and window.first_frame(b"d", 64.1)  # d held since 4.0
+    assert window.duplicates == 3 and len(window) == 3
+
+
+def frame_window(kind: str, capacity: int, max_age: float):
+    if kind == "python":
+        return RecentKeys(capacity, max_age, Clock())
+    if COMPILED_BOOK is None:
+        pytest.skip("the compiled book is not built here")
+    from gfws.venues.kraken.dialect import KrakenV2Dialect
+
+    return KrakenV2Dialect().digest_window(capacity, max_age)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_compiled_digest_window_gives_what_recent_keys_gives(seed):
+    """Random frames (many repeats), times that advance unevenly, small and large windows, with and without
+    an age limit: every verdict, the duplicate count and the size the same (evictions stress the table)."""
+    import random
+
+    rng = random.Random(seed)
+    capacity = rng.choice([1, 2, 7, 64, 1000])
+    max_age = rng.choice([0.0, 0.5, 30.0])
+    python, compiled = frame_window("python", capacity, max_age), frame_window("compiled", capacity, max_age)
+    now = 1_700_000_000.0
+    for _ in range(20_000):
+        now += rng.choice([0.0, 0.001, 0.01, 0.2, 3.0])
+        frame = b'{"channel":"book","n":%d}' % rng.randrange(rng.choice([3, 50, 5000]))
+        assert python.first_frame(frame, now) == compiled.first_frame(frame, now)
+    assert (python.duplicates, len(python)) == (compiled.duplicates, len(compiled))
+    assert python.duplicates > 0 and len(python) <= capacity
+
+
+def test_the_compiled_digest_window_refuses_what_is_not_a_frame():
+    window = frame_window("compiled", 10, 0.0)
+    with pytest.raises(TypeError):
+        window.first_frame("text", 1.0)
+    with pytest.raises(ValueError):
+        frame_window("compiled", 0, 0.0)
 
 
 # -- sequences ----------------------------------------------------------------------

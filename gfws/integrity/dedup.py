@@ -30,6 +30,11 @@ class RecentKeys:
     def __len__(self) -> int:
         return len(self._seen)
 
+    def first_frame(self, payload: bytes, now: float) -> bool:
+        """``first_time`` for a frame, keyed by its digest ``hash(payload)`` (a compiled window of the
+        dialect's, with the same rules and keys, stands in for this one: ``FrameGate``)."""
+        return self.first_time(hash(payload), now)
+
     def first_time(self, key: Hashable, now: float | None = None) -> bool:
         """Remember ``key``; False if it is in the window (a duplicate).
 

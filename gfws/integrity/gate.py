@@ -10,6 +10,7 @@ channel's subscriptions are renewed through ``on_gap``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -32,11 +33,14 @@ class FrameGate:
         on_gap: Callable[[str], None],
         window: int = 100_000,
         max_age: float = 300.0,
+        digests: Any = None,
     ) -> None:
         self._reporter = reporter
         self._endpoint = endpoint
         self._on_gap = on_gap
-        self.digests = RecentKeys(window, max_age, clock)
+        # The frames' digests: a RecentKeys, or the dialect's compiled twin (same rules, same keys), which
+        # its compiled path checks in too: one window for both ways a frame can come.
+        self.digests = RecentKeys(window, max_age, clock) if digests is None else digests
         self.sequences = SequenceTracker()
 
     def duplicate(self) -> None:
@@ -45,8 +49,8 @@ class FrameGate:
 
     def admit(self, message: ChannelData, recv_ts: float) -> bool:
         """False drops the message (already counted and reported)."""
-        if not message.snapshot and message.channel in DIGESTED and not self.digests.first_time(
-                hash(message.payload), recv_ts):
+        if not message.snapshot and message.channel in DIGESTED and not self.digests.first_frame(
+                message.payload, recv_ts):
             self.duplicate()
             return False
         sequence = message.sequence

@@ -60,7 +60,6 @@ class BookHandler:
         }
         self._seen = context.seen["book"]
         self.updates_ignored = 0
-        self.updates: Any = None  # the compiled path (the session's; None where not built)
 
     @property
     def books(self) -> dict[str, IOrderBook]:
@@ -126,10 +125,10 @@ class BookHandler:
         if newly_live:
             self._live_changed()
 
-    def commit(self, recv_ts: float) -> None:
-        """The update ``updates.parse`` took, applied: what ``handle`` does for it, in one pass.
-        The usual case (verified, time in order, not crossed) is all done when the event comes back."""
-        result = self.updates.commit(recv_ts)
+    def committed(self, result: Any, recv_ts: float) -> None:
+        """The rest of what ``handle`` does, for an update the compiled path took and applied
+        (``fast_updates``): its result. The usual case (verified, time in order, not crossed) is all
+        done when the event comes back: only published."""
         if type(result) is Book:
             self._context.publish(result)
             return

@@ -166,14 +166,14 @@ class TradeHandler(_ItemHandler):
     def __init__(self, context: FeedContext) -> None:
         super().__init__(context)
         self.held: dict[str, list[tuple[Any, float, bool]]] = {}
-        self.updates: Any = None  # the compiled path (the session's; None where not built)
 
-    def commit(self, recv_ts: float) -> None:
-        """The trade update ``updates.parse`` took: its events, in order (what ``handle`` gives for it).
-        An item whose venue time needs the general check comes with whether it is the sampled one."""
+    def committed(self, results: list[Any], recv_ts: float) -> None:
+        """The events of a trade update the compiled path took (``fast_updates``), in order: what
+        ``handle`` gives for it.  An item whose venue time needs the general check comes with whether
+        it is the sampled one."""
         context = self._context
         publish = context.publish
-        for result in self.updates.commit(recv_ts):
+        for result in results:
             if type(result) is Trade:
                 publish(result)
             else:

@@ -24,7 +24,7 @@ from zope.interface import implementer
 
 from gfws.account import ExecutionsHandler, FillLedger, OrderStates
 from gfws.config import IntegrityConfig, LivenessConfig, RateLimitConfig, SubscriptionConfig
-from gfws.events import Error, Event
+from gfws.events import Book, Error, Event
 from gfws.integrity.gate import DIGESTED, FrameGate
 from gfws.integrity.report import IntegrityReporter
 from gfws.interfaces import IConnectionHandler, IConnectionLink, IEventHandler, IVenueDialect
@@ -118,6 +118,7 @@ class FeedSession:
         self.gate = FrameGate(
             reporter, endpoint, clock, self.subscriptions.renew_channel,
             integrity.duplicate_window, integrity.duplicate_max_age,
+            dialect.digest_window(integrity.duplicate_window, integrity.duplicate_max_age),
         )
         self.books = BookHandler(
             context,
@@ -126,17 +127,16 @@ class FeedSession:
             lambda: self._link.readiness_changed(),
         )
         self.trades = TradeHandler(context)
-        # The venue's usual book and trade updates in one pass (compiled; None where not built).
-        updates = dialect.fast_updates(
+        # The venue's usual book and trade updates in one pass (compiled; None where not built), checked
+        # for resends in the gate's own window (both channels' update frames are digested: the gate's
+        # rule, which the compiled path follows) and counted in the session's statistics.
+        assert {"book", "trade"} <= DIGESTED, "the compiled path digests book and trade updates as the gate does"
+        self.updates = dialect.fast_updates(
             dialect.name, self.books.books, context.seen["book"], context.last_times("book"),
             integrity.max_message_age > 0, self.instruments.precisions, expected.get("trade"),
-            context.seen["trade"], context.last_times("trade"))
-        self.books.updates = self.trades.updates = updates
-        self._parse_update = updates.parse if updates is not None else None
-        self._commit_update = {"book": self.books.commit, "trade": self.trades.commit}
-        # Both channels' update frames are digested (the gate's rule, which the compiled path follows).
-        assert {"book", "trade"} <= DIGESTED, "the compiled path digests book and trade updates as the gate does"
-        self._first_digest = self.gate.digests.first_time
+            context.seen["trade"], context.last_times("trade"), self.gate.digests, self.stats.by_channel)
+        self._take_update = self.updates.take if self.updates is not None else None
+        self._publish = publish
         handlers: list[IEventHandler] = [
             StatusHandler(context, lambda system: self._link.venue_status(system)),
             InstrumentHandler(context, self._precision_changed, lambda symbol: self.trades.precision_known(symbol)),
@@ -237,22 +237,26 @@ class FeedSession:
             stats.record(perf_counter() - started)
 
     def _frame(self, payload: bytes, recv_ts: float) -> None:
-        parse_update = self._parse_update
-        if parse_update is not None:
-            channel = parse_update(payload)
-            if channel is not None:
-                # The venue's usual book or trade update, parsed by the compiled path: the same steps
-                # as below (data seen, not a resend, counted, handled), in one pass.
-                self.liveness.last_data = recv_ts
-                if not self._first_digest(hash(payload), recv_ts):
-                    self.gate.duplicate()
+        take = self._take_update
+        if take is not None:
+            # The venue's usual book or trade update, taken by the compiled path: the same steps as
+            # below (not a resend, counted, handled) in one call; the event published here.
+            try:
+                result = take(payload, recv_ts)
+                if result is not None:
+                    self.liveness.last_data = recv_ts
+                    if type(result) is Book:
+                        self._publish(result)  # the usual book update: verified, in time, not crossed
+                    elif result is False:
+                        self.gate.duplicate()
+                    elif type(result) is list:
+                        self.trades.committed(result, recv_ts)
+                    else:
+                        self.books.committed(result, recv_ts)
                     return
-                by_channel = self.stats.by_channel
-                by_channel[channel] = by_channel.get(channel, 0) + 1
-                try:
-                    self._commit_update[channel](recv_ts)
-                except Exception as e:  # a bug of ours must not kill the connection
-                    self._handler_failed(channel, e, recv_ts)
+            except Exception as e:  # a bug of ours must not kill the connection
+                self.liveness.last_data = recv_ts
+                self._handler_failed(self.updates.taken or "book", e, recv_ts)
                 return
         try:
             message = self._dialect.parse(payload)

@@ -26,6 +26,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <structmember.h>
 
 #define MAX_DIGITS 56        /* 30 integer digits (MAX_ADJUSTED_EXPONENT) + 18 decimals fit */
 #define MAX_INT_DIGITS 30
@@ -174,8 +175,9 @@ typedef struct {
     Side bids, asks;
 } BookObject;
 
-/* A Decimal spelled from digits in units of 10**-decimals (exactly what quantize gives). */
-static PyObject *decimal_of(const char *digits, int n, int decimals) {
+/* A Decimal spelled from digits in units of 10**-decimals (exactly what quantize gives), through its
+ * constructor: Decimal(text) parses its arguments and the text again, ~2,500 instructions a Decimal. */
+static PyObject *decimal_parsed(const char *digits, int n, int decimals) {
     char text[MAX_DIGITS + 24];
     int k = 0;
     if (decimals == 0) {
@@ -200,6 +202,93 @@ static PyObject *decimal_of(const char *digits, int n, int decimals) {
     PyObject *d = PyObject_CallOneArg(Decimal, s);
     Py_DECREF(s);
     return d;
+}
+
+/* The same Decimal made in place, ~150 instructions: CPython's C decimal object is a header, a hash and
+ * an mpd_t whose coefficient (base 10**19 words, least significant first) fits in four words kept inside
+ * the object; the digits are already checked, so there is nothing to parse.  Used only where that layout
+ * is this one: 64-bit CPython 3.9-3.11 (whose _decimal source gives it), the type's size and flags as
+ * expected, and a self-test at import against the constructor over every digit count and precision
+ * (decimal_check); anywhere else decimal_parsed, which gives the same values. */
+#if SIZEOF_VOID_P == 8 && PY_VERSION_HEX >= 0x03090000 && PY_VERSION_HEX < 0x030C0000
+#define DIRECT_DECIMALS_BUILT 1
+#endif
+typedef struct {
+    uint8_t flags;
+    int64_t exp, digits, len, alloc;
+    uint64_t *data;
+} MpdLayout;
+typedef struct {
+    PyObject_HEAD
+    Py_hash_t hash;
+    MpdLayout dec;
+    uint64_t data[4];
+} DecimalLayout;
+#define MPD_STATIC_FLAGS 48 /* MPD_STATIC | MPD_STATIC_DATA: object and coefficient inside the object */
+#define MPD_WORD_DIGITS 19
+
+static int direct_decimals; /* 1 once decimal_check passed */
+
+static PyObject *decimal_direct(const char *digits, int n, int decimals) {
+    while (n > 1 && *digits == '0') digits++, n--;
+    DecimalLayout *d = PyObject_New(DecimalLayout, (PyTypeObject *)Decimal);
+    if (d == NULL) return NULL;
+    d->hash = -1;
+    int64_t len = 0;
+    for (int end = n; end > 0; end -= MPD_WORD_DIGITS) {
+        int start = end > MPD_WORD_DIGITS ? end - MPD_WORD_DIGITS : 0;
+        uint64_t w = 0;
+        for (int i = start; i < end; i++) w = w * 10 + (uint64_t)(digits[i] - '0');
+        d->data[len++] = w;
+    }
+    d->dec.flags = MPD_STATIC_FLAGS;
+    d->dec.exp = -decimals;
+    d->dec.digits = n;
+    d->dec.len = len;
+    d->dec.alloc = 4;
+    d->dec.data = d->data;
+    return (PyObject *)d;
+}
+
+static PyObject *decimal_of(const char *digits, int n, int decimals) {
+    if (direct_decimals) return decimal_direct(digits, n, decimals);
+    return decimal_parsed(digits, n, decimals);
+}
+
+/* Whether decimal_direct gives what the constructor gives (value and exponent: equal and the same
+ * text), for every digit count up to MAX_DIGITS at precisions across 0-18, with word-boundary,
+ * leading-zero and zero patterns (~2 ms at import, before the first book); -1 only for an error of
+ * Python's. */
+static int decimal_check(void) {
+#ifdef DIRECT_DECIMALS_BUILT
+    PyTypeObject *t = (PyTypeObject *)Decimal;
+    if (!PyType_Check(Decimal) || t->tp_basicsize != (Py_ssize_t)sizeof(DecimalLayout) ||
+        PyType_HasFeature(t, Py_TPFLAGS_HAVE_GC) || strcmp(t->tp_name, "decimal.Decimal") != 0)
+        return 0;
+    char digits[MAX_DIGITS];
+    static const int precisions[] = {0, 1, 2, 5, 8, 10, 18};
+    for (size_t p = 0; p < sizeof precisions / sizeof *precisions; p++) {
+        int decimals = precisions[p];
+        for (int n = 1; n <= MAX_DIGITS; n++) {
+            for (int pattern = 0; pattern < 5; pattern++) {
+                for (int i = 0; i < n; i++)
+                    digits[i] = pattern == 0 ? (char)('1' + (i * 7 + n) % 9) : pattern == 1 ? '9'
+                              : pattern == 2 ? (i == 0 ? '1' : '0') : pattern == 3 ? (i == n - 1 ? '7' : '0') : '0';
+                PyObject *a = decimal_direct(digits, n, decimals);
+                PyObject *b = a ? decimal_parsed(digits, n, decimals) : NULL;
+                PyObject *sa = b ? PyObject_Str(a) : NULL, *sb = sa ? PyObject_Str(b) : NULL;
+                int same = sb ? PyObject_RichCompareBool(a, b, Py_EQ) : -1;
+                if (same == 1) same = PyUnicode_Compare(sa, sb) == 0;
+                Py_XDECREF(a); Py_XDECREF(b); Py_XDECREF(sa); Py_XDECREF(sb);
+                if (same < 0 || PyErr_Occurred()) return -1;
+                if (!same) return 0;
+            }
+        }
+    }
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 static PyObject *side_top(BookObject *b, Side *s) {
@@ -487,6 +576,160 @@ static PyTypeObject BookType = {
     .tp_as_sequence = &Book_as_sequence,
 };
 
+/* -- the duplicate window ----------------------------------------------------------- */
+
+/* The frame gate's memory of recent frame digests (the twin of gfws.integrity.dedup.RecentKeys, with the
+ * same rules and keys, hash(payload): a digest is forgotten once `capacity` newer ones are held or once older than `max_age`
+ * seconds), kept in C so that the usual update's whole way (parse, resend check, count, apply, verify,
+ * event) is one call.  Keys are hash(payload) (64 bits, never -1); stored plus one, so 0 marks an empty
+ * slot of an open-addressing table at most half full; a ring keeps them oldest first with their times. */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t capacity, count, head;
+    double max_age;
+    uint64_t *ring_keys;
+    double *ring_times;
+    uint64_t *table;
+    size_t mask;
+    Py_ssize_t duplicates;
+} DigestsObject;
+
+static inline size_t digests_slot(DigestsObject *d, uint64_t stored, int *found) {
+    size_t i = (size_t)(stored ^ (stored >> 29)) & d->mask;
+    while (d->table[i] != 0) {
+        if (d->table[i] == stored) { *found = 1; return i; }
+        i = (i + 1) & d->mask;
+    }
+    *found = 0;
+    return i;
+}
+
+static void digests_forget_oldest(DigestsObject *d) {
+    uint64_t stored = d->ring_keys[d->head];
+    d->head = d->head + 1 == d->capacity ? 0 : d->head + 1;
+    d->count--;
+    int found;
+    size_t i = digests_slot(d, stored, &found), j = i;
+    if (!found) return;
+    /* Backward-shift deletion: later keys of the same run move up, so no probe ever stops short. */
+    for (;;) {
+        j = (j + 1) & d->mask;
+        uint64_t k = d->table[j];
+        if (k == 0) break;
+        size_t home = (size_t)(k ^ (k >> 29)) & d->mask;
+        int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (!stays) { d->table[i] = k; i = j; }
+    }
+    d->table[i] = 0;
+}
+
+/* 1 the first time within the window (now remembered), 0 a duplicate (counted). */
+static int digests_first_time(DigestsObject *d, Py_hash_t key, double now) {
+    if (d->max_age > 0) {
+        double horizon = now - d->max_age;
+        while (d->count && d->ring_times[d->head] < horizon) digests_forget_oldest(d);
+    } else {
+        now = 0.0;
+    }
+    uint64_t stored = (uint64_t)key + 1;
+    int found;
+    size_t i = digests_slot(d, stored, &found);
+    if (found) { d->duplicates++; return 0; }
+    if (d->count == d->capacity) {
+        digests_forget_oldest(d);
+        i = digests_slot(d, stored, &found); /* the deletion may have moved the free slot */
+    }
+    d->table[i] = stored;
+    Py_ssize_t tail = d->head + d->count;
+    if (tail >= d->capacity) tail -= d->capacity;
+    d->ring_keys[tail] = stored;
+    d->ring_times[tail] = now;
+    d->count++;
+    return 1;
+}
+
+static int Digests_init(DigestsObject *self, PyObject *args, PyObject *kw) {
+    static char *names[] = {"capacity", "max_age", NULL};
+    Py_ssize_t capacity;
+    double max_age = 0.0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "n|d", names, &capacity, &max_age)) return -1;
+    if (capacity < 1 || capacity > ((Py_ssize_t)1 << 40)) {
+        PyErr_SetString(PyExc_ValueError, "capacity must be >= 1");
+        return -1;
+    }
+    size_t slots = 2;
+    while (slots < (size_t)capacity * 2) slots <<= 1;
+    PyMem_Free(self->ring_keys); PyMem_Free(self->ring_times); PyMem_Free(self->table);
+    self->ring_keys = PyMem_Malloc((size_t)capacity * sizeof(uint64_t));
+    self->ring_times = PyMem_Malloc((size_t)capacity * sizeof(double));
+    self->table = PyMem_Calloc(slots, sizeof(uint64_t));
+    if (self->ring_keys == NULL || self->ring_times == NULL || self->table == NULL) {
+        PyMem_Free(self->ring_keys); PyMem_Free(self->ring_times); PyMem_Free(self->table);
+        self->ring_keys = NULL; self->ring_times = NULL; self->table = NULL;
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->mask = slots - 1;
+    self->capacity = capacity;
+    self->max_age = max_age;
+    self->count = self->head = self->duplicates = 0;
+    return 0;
+}
+
+static void Digests_dealloc(DigestsObject *self) {
+    PyMem_Free(self->ring_keys);
+    PyMem_Free(self->ring_times);
+    PyMem_Free(self->table);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Digests_first_frame(DigestsObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "first_frame(payload: bytes, now: float)");
+        return NULL;
+    }
+    if (self->table == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Digests not initialised");
+        return NULL;
+    }
+    Py_hash_t key = PyObject_Hash(args[0]); /* hash(payload), as RecentKeys.first_frame keys it */
+    if (key == -1 && PyErr_Occurred()) return NULL;
+    double now = PyFloat_AsDouble(args[1]);
+    if (now == -1.0 && PyErr_Occurred()) return NULL;
+    return PyBool_FromLong(digests_first_time(self, key, now));
+}
+
+static Py_ssize_t Digests_len(DigestsObject *self) { return self->count; }
+
+static PyMethodDef Digests_methods[] = {
+    {"first_frame", (PyCFunction)(void (*)(void))Digests_first_frame, METH_FASTCALL,
+     "first_frame(payload, now): remember hash(payload); False if it is in the window (a duplicate, counted)."},
+    {NULL}
+};
+
+static PyMemberDef Digests_members[] = {
+    {"duplicates", T_PYSSIZET, offsetof(DigestsObject, duplicates), READONLY, "duplicates seen so far"},
+    {"capacity", T_PYSSIZET, offsetof(DigestsObject, capacity), READONLY, "digests held at most"},
+    {"max_age", T_DOUBLE, offsetof(DigestsObject, max_age), READONLY, "seconds a digest is held at most"},
+    {NULL}
+};
+
+static PySequenceMethods Digests_sequence = {.sq_length = (lenfunc)Digests_len};
+
+static PyTypeObject DigestsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_gfws_book.Digests",
+    .tp_doc = "Digests(capacity, max_age=0): the frame gate's window of recent frame digests.",
+    .tp_basicsize = sizeof(DigestsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Digests_init,
+    .tp_dealloc = (destructor)Digests_dealloc,
+    .tp_methods = Digests_methods,
+    .tp_members = Digests_members,
+    .tp_as_sequence = &Digests_sequence,
+};
+
 /* -- the usual update frame ------------------------------------------------------- */
 
 typedef struct {
@@ -531,6 +774,9 @@ typedef struct {
     PyObject *trade_seen, *trade_last_ts;
     unsigned long trades_timed;
     int pending;              /* what waits for commit(): 0 nothing, 1 a book update, 2 trades */
+    PyObject *taken;          /* the channel parse() took last ('book', 'trade'), None */
+    DigestsObject *digests;   /* the frame gate's window (take() checks resends in it), or NULL */
+    PyObject *counts;         /* dict: channel -> frames handled (take() counts in it), or NULL */
     ParsedTrade *trades;
     Py_ssize_t ntrades, trades_cap;
 } UpdatesObject;
@@ -788,13 +1034,16 @@ static PyObject *Updates_parse(UpdatesObject *self, PyObject *payload) {
     if (PyBytes_AsStringAndSize(payload, &data, &size) < 0) return NULL;
     if (parse_frame(self, data, data + size)) {
         self->pending = 1;
+        Py_XSETREF(self->taken, Py_NewRef(s_book));
         return Py_NewRef(s_book);
     }
     if (self->trade_type != NULL && parse_trades(self, data, data + size)) {
         self->pending = 2;
+        Py_XSETREF(self->taken, Py_NewRef(s_trade));
         return Py_NewRef(s_trade);
     }
     trades_reset(self);
+    Py_XSETREF(self->taken, Py_NewRef(Py_None));
     Py_RETURN_NONE;
 }
 
@@ -930,18 +1179,70 @@ static PyObject *Updates_commit(UpdatesObject *self, PyObject *recv_ts) {
     return result;
 }
 
+/* parse(), the resend check in the gate's window, the channel's count and commit(), in one call: the
+ * usual update's whole way in the session but its publishing. */
+static PyObject *Updates_take(UpdatesObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "take(payload, recv_ts)");
+        return NULL;
+    }
+    PyObject *payload = args[0], *recv_ts = args[1];
+    PyObject *channel = Updates_parse(self, payload);
+    if (channel == NULL || channel == Py_None) return channel;
+    if (self->digests != NULL) {
+        Py_hash_t key = PyObject_Hash(payload);
+        double now = PyFloat_AsDouble(recv_ts);
+        if ((key == -1 || now == -1.0) && PyErr_Occurred()) { Py_DECREF(channel); return NULL; }
+        if (!digests_first_time(self->digests, key, now)) {
+            Py_CLEAR(self->book);
+            trades_reset(self);
+            self->pending = 0;
+            Py_DECREF(channel);
+            Py_RETURN_FALSE;
+        }
+    }
+    if (self->counts != NULL) {
+        PyObject *n = PyDict_GetItemWithError(self->counts, channel);
+        Py_ssize_t so_far = n != NULL ? PyLong_AsSsize_t(n) : 0;
+        PyObject *more = PyErr_Occurred() ? NULL : PyLong_FromSsize_t(so_far + 1);
+        if (more == NULL || PyDict_SetItem(self->counts, channel, more) < 0) {
+            Py_XDECREF(more);
+            Py_DECREF(channel);
+            return NULL;
+        }
+        Py_DECREF(more);
+    }
+    Py_DECREF(channel);
+    return Updates_commit(self, recv_ts);
+}
+
+static PyObject *Updates_get_taken(UpdatesObject *self, void *c) {
+    return Py_NewRef(self->taken != NULL ? self->taken : Py_None);
+}
+
+static PyGetSetDef Updates_getset[] = {
+    {"taken", (getter)Updates_get_taken, NULL, "the channel parse() took last ('book', 'trade'), or None", NULL},
+    {NULL}
+};
+
 static int Updates_init(UpdatesObject *self, PyObject *args, PyObject *kw) {
     static char *names[] = {"venue", "event_type", "books", "seen", "last_ts", "strict_times", "trade_type",
-                            "precisions", "trade_expected", "trade_seen", "trade_last_ts", NULL};
+                            "precisions", "trade_expected", "trade_seen", "trade_last_ts", "digests", "counts", NULL};
     PyObject *venue, *event_type, *books, *seen, *last_ts;
     PyObject *trade_type = NULL, *precisions = NULL, *trade_expected = Py_None, *trade_seen = NULL,
-             *trade_last_ts = NULL;
+             *trade_last_ts = NULL, *digests = Py_None, *counts = Py_None;
     int strict_times = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOO!O!O!|pOO!OO!O!", names, &venue, &event_type, &PyDict_Type, &books,
-                                     &PyDict_Type, &seen, &PyDict_Type, &last_ts, &strict_times, &trade_type,
-                                     &PyDict_Type, &precisions, &trade_expected, &PyDict_Type, &trade_seen,
-                                     &PyDict_Type, &trade_last_ts))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOO!O!O!|pOO!OO!O!OO", names, &venue, &event_type, &PyDict_Type,
+                                     &books, &PyDict_Type, &seen, &PyDict_Type, &last_ts, &strict_times,
+                                     &trade_type, &PyDict_Type, &precisions, &trade_expected, &PyDict_Type,
+                                     &trade_seen, &PyDict_Type, &trade_last_ts, &digests, &counts))
         return -1;
+    if ((digests != Py_None && !Py_IS_TYPE(digests, &DigestsType)) || (counts != Py_None && !PyDict_Check(counts))) {
+        PyErr_SetString(PyExc_TypeError, "digests must be a Digests or None, counts a dict or None");
+        return -1;
+    }
+    Py_XSETREF(self->digests, digests != Py_None ? (DigestsObject *)Py_NewRef(digests) : NULL);
+    Py_XSETREF(self->counts, counts != Py_None ? Py_NewRef(counts) : NULL);
     if (trade_type != NULL && (precisions == NULL || trade_seen == NULL || trade_last_ts == NULL ||
                                (trade_expected != Py_None && !PyAnySet_Check(trade_expected)))) {
         PyErr_SetString(PyExc_TypeError, "trades need precisions, trade_seen, trade_last_ts and a set or None");
@@ -1005,6 +1306,9 @@ static int Updates_init(UpdatesObject *self, PyObject *args, PyObject *kw) {
 }
 
 static void Updates_dealloc(UpdatesObject *self) {
+    Py_XDECREF(self->taken);
+    Py_XDECREF(self->digests);
+    Py_XDECREF(self->counts);
     Py_XDECREF(self->venue);
     Py_XDECREF(self->event_type);
     Py_XDECREF(self->books);
@@ -1036,6 +1340,9 @@ static PyMethodDef Updates_methods[] = {
      "not crossed.  Otherwise (event or None if the checksums differ, symbol, ts, venue checksum, "
      "computed, sampled) for the general checks.  For trades: a list, each a Trade event or (event, "
      "sampled) for the general time check."},
+    {"take", (PyCFunction)(void (*)(void))Updates_take, METH_FASTCALL,
+     "take(payload, recv_ts): parse(); then, for a frame it took, the resend check in `digests` (False: a "
+     "duplicate, counted there), the channel counted in `counts`, and commit()'s result.  None: not taken."},
     {NULL}
 };
 
@@ -1049,6 +1356,7 @@ static PyTypeObject UpdatesType = {
     .tp_init = (initproc)Updates_init,
     .tp_dealloc = (destructor)Updates_dealloc,
     .tp_methods = Updates_methods,
+    .tp_getset = Updates_getset,
 };
 
 static struct PyModuleDef module = {
@@ -1062,6 +1370,9 @@ PyMODINIT_FUNC PyInit__gfws_book(void) {
     Decimal = PyObject_GetAttrString(decimal, "Decimal");
     Py_DECREF(decimal);
     if (Decimal == NULL) return NULL;
+    int direct = decimal_check();
+    if (direct < 0) return NULL;
+    direct_decimals = direct;
     if ((s_book = PyUnicode_InternFromString("book")) == NULL || (s_trade = PyUnicode_InternFromString("trade")) == NULL ||
         (s_buy = PyUnicode_InternFromString("buy")) == NULL || (s_sell = PyUnicode_InternFromString("sell")) == NULL ||
         (s_limit = PyUnicode_InternFromString("limit")) == NULL ||
@@ -1069,11 +1380,13 @@ PyMODINIT_FUNC PyInit__gfws_book(void) {
         (s_price_decimals = PyUnicode_InternFromString("price_decimals")) == NULL ||
         (s_qty_decimals = PyUnicode_InternFromString("qty_decimals")) == NULL)
         return NULL;
-    if (PyType_Ready(&BookType) < 0 || PyType_Ready(&UpdatesType) < 0) return NULL;
+    if (PyType_Ready(&BookType) < 0 || PyType_Ready(&UpdatesType) < 0 || PyType_Ready(&DigestsType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (PyModule_AddObjectRef(m, "Book", (PyObject *)&BookType) < 0 ||
-        PyModule_AddObjectRef(m, "Updates", (PyObject *)&UpdatesType) < 0) {
+        PyModule_AddObjectRef(m, "Updates", (PyObject *)&UpdatesType) < 0 ||
+        PyModule_AddObjectRef(m, "Digests", (PyObject *)&DigestsType) < 0 ||
+        PyModule_AddObjectRef(m, "DIRECT_DECIMALS", direct_decimals ? Py_True : Py_False) < 0) {
         Py_DECREF(m);
         return NULL;
     }

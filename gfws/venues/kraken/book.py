@@ -154,3 +154,4 @@ _core = _compiled()
 COMPILED = _core is not None
 Book: Any = _core.Book if COMPILED else PyBook
 Updates: Any = _core.Updates if COMPILED else None  # the usual update frame in one pass: compiled only
+Digests: Any = _core.Digests if COMPILED else None  # the frame gate's window, which Updates checks in

@@ -188,15 +188,21 @@ class KrakenV2Dialect:
         """A local book kept in ticks and lots (compiled where built, else pure Python: the same results)."""
         return (_book.Book if self.compiled else _book.PyBook)(symbol, depth)
 
+    def digest_window(self, capacity: int, max_age: float) -> Any:
+        """The compiled twin of the frame gate's ``RecentKeys`` (None where not built): ``fast_updates``
+        checks its frames for resends in it, so both ways a frame can come share one window."""
+        return _book.Digests(capacity, max_age) if self.compiled else None
+
     def fast_updates(self, venue: str, books: dict[str, Any], book_seen: dict[str, float],
                      book_last_ts: dict[str, str], strict_times: bool, precisions: dict[str, Any],
                      trade_expected: set[str] | None, trade_seen: dict[str, float],
-                     trade_last_ts: dict[str, str]) -> Any:
+                     trade_last_ts: dict[str, str], digests: Any = None,
+                     counts: dict[str, int] | None = None) -> Any:
         """The usual book and trade updates parsed and applied in one pass (compiled only; None otherwise)."""
         if not self.compiled:
             return None
         return _book.Updates(venue, BookEvent, books, book_seen, book_last_ts, strict_times, TradeEvent, precisions,
-                             trade_expected, trade_seen, trade_last_ts)
+                             trade_expected, trade_seen, trade_last_ts, digests, counts)
 
     def parse(self, payload: bytes) -> VenueMessage:
         if payload.startswith(_BOOK_UPDATE_PREFIX):
