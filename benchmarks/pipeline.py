@@ -163,7 +163,10 @@ def pipeline(url: str, n: int, monitored: bool = True, recorded: bool = False, d
     other_timings: list[float] = []
     state = {"count": 0, "first": 0.0, "last": 0.0, "events": 0}
     if not monitored:  # the statistics the monitor reads (frame counts, sampled timings, venue delays) off
+        from gfws.session.stats import Histogram
+
         FeedSession._venue_time = lambda self, ts, recv_ts: None  # type: ignore[method-assign]
+        Histogram.record = lambda self, seconds: None  # type: ignore[method-assign]
     receive = FeedSession.frame_received if monitored else FeedSession._frame
     clock = time.perf_counter
 

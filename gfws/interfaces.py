@@ -75,11 +75,11 @@ class IVenueDialect(Interface):
         """An empty local book (``IOrderBook``) of ``symbol`` kept at ``depth`` levels a side."""
 
     def digest_window(capacity, max_age):
-        """A window of recent frame digests with ``RecentKeys``'s rules and keys (``first_frame``),
+        """A window of recent frame digests with ``RecentKeys``'s rules (``first_frame``),
         which ``fast_updates`` can check in; None: the frame gate keeps a ``RecentKeys``."""
 
     def fast_updates(venue, books, book_seen, book_last_ts, strict_times, precisions, trade_expected, trade_seen,
-                     trade_last_ts, digests=None, counts=None):
+                     trade_last_ts, digests=None, counts=None, venue_delay=None):
         """The venue's usual book and trade updates parsed and applied in one pass, or None where the
         venue has no such path.  ``books``: symbol -> book from ``new_book``; ``precisions``: the
         instruments' dict (kept in place); the ``seen`` and ``last_ts`` dicts are the context's.
@@ -96,6 +96,8 @@ class IVenueDialect(Interface):
         ``take(payload, recv_ts)`` is the whole way in one call: ``parse``, then for a frame taken the
         resend check in ``digests`` (from ``digest_window``; False: a duplicate), the frame counted in
         ``counts`` (channel -> frames) and ``commit``'s result; ``taken`` is the channel parsed last.
+        With ``venue_delay`` (a callable taking seconds), the item sampled for venue delay is recorded
+        there when its time is the usual case, instead of being handed back as sampled.
         """
 
 

@@ -433,3 +433,56 @@ def test_the_compiled_path_keeps_its_own_map_of_books():
 def test_a_compiled_book_made_without_init_is_usable():
     book = COMPILED_BOOK.__new__(COMPILED_BOOK)
     assert book.symbol == "" and len(book) == 0 and book.top_asks() == ()
+
+
+def test_the_compiled_venue_time_is_the_general_paths_to_the_bit():
+    """The sampled item's venue delay is recorded from the compiled path's own reading of the usual time:
+    the same float as venue_seconds for every usual time it reads, and no reading of anything else."""
+    import random
+
+    import _gfws_book
+
+    from gfws.market.context import venue_seconds
+
+    rng = random.Random(8)
+    times = [f"{rng.randint(1970, 2200):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 31):02d}T"
+             f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}.{rng.randint(0, 999_999):06d}Z"
+             for _ in range(50_000)]
+    times += ["1970-01-01T00:00:00.000000Z", "2000-02-29T23:59:59.999999Z", "2200-12-31T23:59:59.999999Z",
+              "2024-02-29T12:00:00.000001Z", "2023-09-25T07:49:37.708706Z"]
+    read = 0
+    for ts in times:
+        fast = _gfws_book.venue_seconds(ts)
+        assert fast == venue_seconds(ts), ts  # None where the date does not exist (Feb 30th, 2100-02-29)
+        read += fast is not None
+    assert read > 40_000
+    for other in ["2100-02-29T00:00:00.000000Z", "2023-13-01T00:00:00.000000Z", "2023-01-01T24:00:00.000000Z",
+                  "2023-01-01T00:60:00.000000Z", "2023-01-01T00:00:60.000000Z", "1969-12-31T23:59:59.999999Z",
+                  "2201-01-01T00:00:00.000000Z", "2023-07-30T15:30:01Z", "2023-07-30T15:30:01.5Z",
+                  "2023-07-30T15:30:01.123456789Z", "2023-07-30 15:30:01.000000Z", "2023-07-30T15:30:01.000000+",
+                  "2023-07-30T15:30:01.00000aZ", "２023-07-30T15:30:01.000000Z", b"2023-07-30T15:30:01.000000Z", 5]:
+        assert _gfws_book.venue_seconds(other) is None, other
+
+
+def test_the_sampled_venue_delay_is_recorded_on_the_compiled_path_as_on_the_general_path(orderbook_fixture):
+    twins = live_twins(orderbook_fixture)
+    book = snapshot_book(orderbook_fixture)
+    twins.advance(1_690_731_000 - twins.compiled.clock.seconds())
+    take, handed_back = twins.compiled.client._take_update, []
+
+    def watching(payload, recv_ts):
+        result = take(payload, recv_ts)
+        if type(result) is tuple:
+            handed_back.append(result)
+        return result
+
+    twins.compiled.client._take_update = watching
+    for i in range(64):
+        twins.receive(update(book, [("29400.1", f"{i + 1}.00000000")], f"2023-07-30T15:29:{i % 60:02d}.250000Z"
+                             if i < 60 else "2023-07-30T15:29:59.750000Z"))
+    twins.assert_same()
+    compiled, pure = (t.client.stats.venue_delay for t in (twins.compiled, twins.pure))
+    assert compiled.sampled == pure.sampled == 4 and (compiled.counts, compiled.sum) == (pure.counts, pure.sum)
+    # Only the first time of the symbol goes to the general check (no last time yet to compare with); the
+    # sampled items' delays are recorded in the compiled path.
+    assert twins.taken == 64 and [(r[2], r[-1]) for r in handed_back] == [("2023-07-30T15:29:00.250000Z", False)]

@@ -32,7 +32,7 @@ class RecentKeys:
 
     def first_frame(self, payload: bytes, now: float) -> bool:
         """``first_time`` for a frame, keyed by its digest ``hash(payload)`` (a compiled window of the
-        dialect's, with the same rules and keys, stands in for this one: ``FrameGate``)."""
+        dialect's, with the same rules and a digest of its own, stands in for this one: ``FrameGate``)."""
         return self.first_time(hash(payload), now)
 
     def first_time(self, key: Hashable, now: float | None = None) -> bool:

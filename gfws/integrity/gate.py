@@ -38,7 +38,7 @@ class FrameGate:
         self._reporter = reporter
         self._endpoint = endpoint
         self._on_gap = on_gap
-        # The frames' digests: a RecentKeys, or the dialect's compiled twin (same rules, same keys), which
+        # The frames' digests: a RecentKeys, or the dialect's compiled twin (the same rules), which
         # its compiled path checks in too: one window for both ways a frame can come.
         self.digests = RecentKeys(window, max_age, clock) if digests is None else digests
         self.sequences = SequenceTracker()

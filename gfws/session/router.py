@@ -134,7 +134,8 @@ class FeedSession:
         self.updates = dialect.fast_updates(
             dialect.name, self.books.books, context.seen["book"], context.last_times("book"),
             integrity.max_message_age > 0, self.instruments.precisions, expected.get("trade"),
-            context.seen["trade"], context.last_times("trade"), self.gate.digests, self.stats.by_channel)
+            context.seen["trade"], context.last_times("trade"), self.gate.digests, self.stats.by_channel,
+            self.stats.venue_delay.record)
         self._take_update = self.updates.take if self.updates is not None else None
         self._publish = publish
         handlers: list[IEventHandler] = [

@@ -25,6 +25,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <string.h>
 #include <structmember.h>
 
@@ -579,10 +580,35 @@ static PyTypeObject BookType = {
 /* -- the duplicate window ----------------------------------------------------------- */
 
 /* The frame gate's memory of recent frame digests (the twin of gfws.integrity.dedup.RecentKeys, with the
- * same rules and keys, hash(payload): a digest is forgotten once `capacity` newer ones are held or once older than `max_age`
+ * same rules: a digest is forgotten once `capacity` newer ones are held or once older than `max_age`
  * seconds), kept in C so that the usual update's whole way (parse, resend check, count, apply, verify,
- * event) is one call.  Keys are hash(payload) (64 bits, never -1); stored plus one, so 0 marks an empty
- * slot of an open-addressing table at most half full; a ring keeps them oldest first with their times. */
+ * event) is one call.  A frame's digest is 64 bits of its bytes (frame_digest; 0 marks an empty slot of
+ * an open-addressing table at most half full); a ring keeps them oldest first with their times. */
+/* 64 bits of a frame, mixed eight bytes a step (xxHash64's rounds and final mix, one lane): ~1 instruction
+ * a byte where hash(bytes) (SipHash) costs ~3.5.  Two different frames share a digest with odds of about
+ * 2**-64 each (the window holds 100,000: a legitimate frame taken for a resend about once in 10**14). */
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static uint64_t frame_digest(const char *text, Py_ssize_t n) {
+    const uint64_t P1 = 0x9E3779B185EBCA87ULL, P2 = 0xC2B2AE3D27D4EB4FULL, P3 = 0x165667B19E3779F9ULL,
+                   P4 = 0x85EBCA77C2B2AE63ULL, P5 = 0x27D4EB2F165667C5ULL;
+    const unsigned char *p = (const unsigned char *)text;
+    uint64_t h = P5 + (uint64_t)n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h ^= rotl64(w * P2, 31) * P1;
+        h = rotl64(h, 27) * P1 + P4;
+    }
+    for (; n > 0; p++, n--) h = rotl64(h ^ (*p * P5), 11) * P1;
+    h ^= h >> 33;
+    h *= P2;
+    h ^= h >> 29;
+    h *= P3;
+    h ^= h >> 32;
+    return h != 0 ? h : 1; /* 0 marks an empty slot */
+}
+
 typedef struct {
     PyObject_HEAD
     Py_ssize_t capacity, count, head;
@@ -624,14 +650,13 @@ static void digests_forget_oldest(DigestsObject *d) {
 }
 
 /* 1 the first time within the window (now remembered), 0 a duplicate (counted). */
-static int digests_first_time(DigestsObject *d, Py_hash_t key, double now) {
+static int digests_first_time(DigestsObject *d, uint64_t stored, double now) {
     if (d->max_age > 0) {
         double horizon = now - d->max_age;
         while (d->count && d->ring_times[d->head] < horizon) digests_forget_oldest(d);
     } else {
         now = 0.0;
     }
-    uint64_t stored = (uint64_t)key + 1;
     int found;
     size_t i = digests_slot(d, stored, &found);
     if (found) { d->duplicates++; return 0; }
@@ -692,18 +717,18 @@ static PyObject *Digests_first_frame(DigestsObject *self, PyObject *const *args,
         PyErr_SetString(PyExc_RuntimeError, "Digests not initialised");
         return NULL;
     }
-    Py_hash_t key = PyObject_Hash(args[0]); /* hash(payload), as RecentKeys.first_frame keys it */
-    if (key == -1 && PyErr_Occurred()) return NULL;
     double now = PyFloat_AsDouble(args[1]);
     if (now == -1.0 && PyErr_Occurred()) return NULL;
-    return PyBool_FromLong(digests_first_time(self, key, now));
+    uint64_t digest = frame_digest(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]));
+    return PyBool_FromLong(digests_first_time(self, digest, now));
 }
 
 static Py_ssize_t Digests_len(DigestsObject *self) { return self->count; }
 
 static PyMethodDef Digests_methods[] = {
     {"first_frame", (PyCFunction)(void (*)(void))Digests_first_frame, METH_FASTCALL,
-     "first_frame(payload, now): remember hash(payload); False if it is in the window (a duplicate, counted)."},
+     "first_frame(payload, now): remember the frame's digest; False if it is in the window (a duplicate, "
+     "counted)."},
     {NULL}
 };
 
@@ -729,6 +754,55 @@ static PyTypeObject DigestsType = {
     .tp_members = Digests_members,
     .tp_as_sequence = &Digests_sequence,
 };
+
+/* -- venue times ------------------------------------------------------------------- */
+
+/* POSIX seconds of the venue's usual time, "YYYY-MM-DDTHH:MM:SS.ffffffZ", exactly as
+ * gfws.market.context.venue_seconds gives them (whole microseconds over 10**6, correctly rounded: exact
+ * while the microseconds fit a double's 53 bits, so years 1970-2200); NAN for any other text or date,
+ * which the general path reads.  A sampled item's venue delay is then recorded without leaving C. */
+static double usual_venue_seconds(PyObject *ts) {
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+    if (!PyUnicode_Check(ts) || !PyUnicode_IS_ASCII(ts) || PyUnicode_GET_LENGTH(ts) != 27) return NAN;
+    const char *s = (const char *)PyUnicode_DATA(ts);
+    for (int i = 0; i < 27; i++)
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i]) return NAN;
+#define TWO(i) ((s[i] - '0') * 10 + (s[(i) + 1] - '0'))
+    int y = TWO(0) * 100 + TWO(2), m = TWO(5), d = TWO(8), hour = TWO(11), minute = TWO(14), second = TWO(17);
+    int64_t micros = (int64_t)TWO(20) * 10000 + TWO(22) * 100 + TWO(24);
+#undef TWO
+    static const int month_days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || y > 2200 || m < 1 || m > 12 || d < 1 || d > month_days[m - 1] + (m == 2 && leap) ||
+        hour > 23 || minute > 59 || second > 59)
+        return NAN;
+    /* Days since 1970-01-01 of a proleptic Gregorian date (years from March, so the leap day is last). */
+    int64_t yy = y - (m <= 2);
+    int64_t era = yy / 400, yoe = yy - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    micros += ((days * 24 + hour) * 60 + minute) * 60 * 1000000 + (int64_t)second * 1000000;
+    return (double)micros / 1e6;
+}
+
+/* Record the sampled item's venue delay (receipt minus venue time, never below zero). */
+static int record_venue_delay(PyObject *record, double sent, PyObject *recv_ts) {
+    double received = PyFloat_AsDouble(recv_ts);
+    if (received == -1.0 && PyErr_Occurred()) return -1;
+    double delay = received - sent;
+    PyObject *seconds = PyFloat_FromDouble(delay > 0.0 ? delay : 0.0);
+    if (seconds == NULL) return -1;
+    PyObject *done = PyObject_CallOneArg(record, seconds);
+    Py_DECREF(seconds);
+    Py_XDECREF(done);
+    return done == NULL ? -1 : 0;
+}
+
+static PyObject *Updates_venue_seconds(PyObject *unused, PyObject *ts) {
+    double seconds = usual_venue_seconds(ts);
+    if (isnan(seconds)) Py_RETURN_NONE;
+    return PyFloat_FromDouble(seconds);
+}
 
 /* -- the usual update frame ------------------------------------------------------- */
 
@@ -777,6 +851,7 @@ typedef struct {
     PyObject *taken;          /* the channel parse() took last ('book', 'trade'), None */
     DigestsObject *digests;   /* the frame gate's window (take() checks resends in it), or NULL */
     PyObject *counts;         /* dict: channel -> frames handled (take() counts in it), or NULL */
+    PyObject *venue_delay;    /* callable(seconds): records a sampled item's venue delay, or NULL */
     ParsedTrade *trades;
     Py_ssize_t ntrades, trades_cap;
 } UpdatesObject;
@@ -1065,13 +1140,21 @@ static PyObject *commit_trades(UpdatesObject *u, PyObject *recv_ts) {
         if (PyDict_SetItem(u->trade_seen, t->symbol, recv_ts) < 0) goto fail;
         if (t->ts != Py_None) {
             sample = (++u->trades_timed & 15) == 0;
-            if (!deferred && !sample) {
+            if (!deferred && (!sample || u->venue_delay != NULL)) {
                 PyObject *last = PyDict_GetItemWithError(u->trade_last_ts, t->symbol);
                 if (last == NULL && PyErr_Occurred()) goto fail;
                 int usual = last != NULL && PyUnicode_Check(last) && PyUnicode_IS_ASCII(last) &&
                             PyUnicode_GET_LENGTH(last) == PyUnicode_GET_LENGTH(t->ts) &&
                             memcmp(PyUnicode_DATA(t->ts), PyUnicode_DATA(last),
                                    (size_t)PyUnicode_GET_LENGTH(t->ts)) >= 0;
+                if (usual && sample) { /* the sampled item: its delay recorded here, or all of it in Python */
+                    double sent = usual_venue_seconds(t->ts);
+                    usual = !isnan(sent);
+                    if (usual) {
+                        if (record_venue_delay(u->venue_delay, sent, recv_ts) < 0) goto fail;
+                        sample = 0;
+                    }
+                }
                 if (usual && PyDict_SetItem(u->trade_last_ts, t->symbol, t->ts) < 0) goto fail;
                 deferred = !usual;
             } else {
@@ -1136,13 +1219,24 @@ static PyObject *Updates_commit(UpdatesObject *self, PyObject *recv_ts) {
     }
     if (ts != Py_None) {
         sample = (++self->timed & 15) == 0;
-        if (usual && !sample && !self->strict_times) {
-            /* The usual venue time: the same width as the last and not before it.  Anything else
-             * (and the sampled one) is the general check's, which has the last time untouched. */
+        if (usual && (!sample || self->venue_delay != NULL) && !self->strict_times) {
+            /* The usual venue time: the same width as the last and not before it.  Anything else is
+             * the general check's, which has the last time untouched; so is the sampled one when its
+             * delay is not recorded here. */
             PyObject *last = PyDict_GetItemWithError(self->last_ts, symbol);
             usual = last != NULL && PyUnicode_Check(last) && PyUnicode_IS_ASCII(last) && PyUnicode_GET_LENGTH(last) == PyUnicode_GET_LENGTH(ts) &&
                     memcmp(PyUnicode_DATA(ts), PyUnicode_DATA(last), (size_t)PyUnicode_GET_LENGTH(ts)) >= 0;
             if (PyErr_Occurred()) { Py_DECREF(b); Py_DECREF(symbol); Py_DECREF(ts); return NULL; }
+            if (usual && sample) {
+                double sent = usual_venue_seconds(ts);
+                usual = !isnan(sent);
+                if (usual) {
+                    if (record_venue_delay(self->venue_delay, sent, recv_ts) < 0) {
+                        Py_DECREF(b); Py_DECREF(symbol); Py_DECREF(ts); return NULL;
+                    }
+                    sample = 0;
+                }
+            }
             if (usual && PyDict_SetItem(self->last_ts, symbol, ts) < 0) { Py_DECREF(b); Py_DECREF(symbol); Py_DECREF(ts); return NULL; }
         } else {
             usual = 0;
@@ -1190,10 +1284,11 @@ static PyObject *Updates_take(UpdatesObject *self, PyObject *const *args, Py_ssi
     PyObject *channel = Updates_parse(self, payload);
     if (channel == NULL || channel == Py_None) return channel;
     if (self->digests != NULL) {
-        Py_hash_t key = PyObject_Hash(payload);
         double now = PyFloat_AsDouble(recv_ts);
-        if ((key == -1 || now == -1.0) && PyErr_Occurred()) { Py_DECREF(channel); return NULL; }
-        if (!digests_first_time(self->digests, key, now)) {
+        if (now == -1.0 && PyErr_Occurred()) { Py_DECREF(channel); return NULL; }
+        /* parse() took it, so it is bytes */
+        if (!digests_first_time(self->digests, frame_digest(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload)),
+                                now)) {
             Py_CLEAR(self->book);
             trades_reset(self);
             self->pending = 0;
@@ -1227,15 +1322,16 @@ static PyGetSetDef Updates_getset[] = {
 
 static int Updates_init(UpdatesObject *self, PyObject *args, PyObject *kw) {
     static char *names[] = {"venue", "event_type", "books", "seen", "last_ts", "strict_times", "trade_type",
-                            "precisions", "trade_expected", "trade_seen", "trade_last_ts", "digests", "counts", NULL};
+                            "precisions", "trade_expected", "trade_seen", "trade_last_ts", "digests", "counts",
+                            "venue_delay", NULL};
     PyObject *venue, *event_type, *books, *seen, *last_ts;
     PyObject *trade_type = NULL, *precisions = NULL, *trade_expected = Py_None, *trade_seen = NULL,
-             *trade_last_ts = NULL, *digests = Py_None, *counts = Py_None;
+             *trade_last_ts = NULL, *digests = Py_None, *counts = Py_None, *venue_delay = Py_None;
     int strict_times = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOO!O!O!|pOO!OO!O!OO", names, &venue, &event_type, &PyDict_Type,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UOO!O!O!|pOO!OO!O!OOO", names, &venue, &event_type, &PyDict_Type,
                                      &books, &PyDict_Type, &seen, &PyDict_Type, &last_ts, &strict_times,
                                      &trade_type, &PyDict_Type, &precisions, &trade_expected, &PyDict_Type,
-                                     &trade_seen, &PyDict_Type, &trade_last_ts, &digests, &counts))
+                                     &trade_seen, &PyDict_Type, &trade_last_ts, &digests, &counts, &venue_delay))
         return -1;
     if ((digests != Py_None && !Py_IS_TYPE(digests, &DigestsType)) || (counts != Py_None && !PyDict_Check(counts))) {
         PyErr_SetString(PyExc_TypeError, "digests must be a Digests or None, counts a dict or None");
@@ -1243,6 +1339,11 @@ static int Updates_init(UpdatesObject *self, PyObject *args, PyObject *kw) {
     }
     Py_XSETREF(self->digests, digests != Py_None ? (DigestsObject *)Py_NewRef(digests) : NULL);
     Py_XSETREF(self->counts, counts != Py_None ? Py_NewRef(counts) : NULL);
+    if (venue_delay != Py_None && !PyCallable_Check(venue_delay)) {
+        PyErr_SetString(PyExc_TypeError, "venue_delay must be callable or None");
+        return -1;
+    }
+    Py_XSETREF(self->venue_delay, venue_delay != Py_None ? Py_NewRef(venue_delay) : NULL);
     if (trade_type != NULL && (precisions == NULL || trade_seen == NULL || trade_last_ts == NULL ||
                                (trade_expected != Py_None && !PyAnySet_Check(trade_expected)))) {
         PyErr_SetString(PyExc_TypeError, "trades need precisions, trade_seen, trade_last_ts and a set or None");
@@ -1309,6 +1410,7 @@ static void Updates_dealloc(UpdatesObject *self) {
     Py_XDECREF(self->taken);
     Py_XDECREF(self->digests);
     Py_XDECREF(self->counts);
+    Py_XDECREF(self->venue_delay);
     Py_XDECREF(self->venue);
     Py_XDECREF(self->event_type);
     Py_XDECREF(self->books);
@@ -1359,8 +1461,14 @@ static PyTypeObject UpdatesType = {
     .tp_getset = Updates_getset,
 };
 
+static PyMethodDef module_methods[] = {
+    {"venue_seconds", (PyCFunction)Updates_venue_seconds, METH_O,
+     "POSIX seconds of the venue's usual time (as gfws.market.context.venue_seconds), else None."},
+    {NULL}
+};
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_gfws_book", "Kraken v2 books in ticks and lots (compiled).", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_gfws_book", "Kraken v2 books in ticks and lots (compiled).", -1, module_methods,
 };
 
 PyMODINIT_FUNC PyInit__gfws_book(void) {

@@ -8,7 +8,7 @@ exact Decimals and wrong shapes are rejected in the same pass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -197,12 +197,13 @@ class KrakenV2Dialect:
                      book_last_ts: dict[str, str], strict_times: bool, precisions: dict[str, Any],
                      trade_expected: set[str] | None, trade_seen: dict[str, float],
                      trade_last_ts: dict[str, str], digests: Any = None,
-                     counts: dict[str, int] | None = None) -> Any:
+                     counts: dict[str, int] | None = None,
+                     venue_delay: Callable[[float], object] | None = None) -> Any:
         """The usual book and trade updates parsed and applied in one pass (compiled only; None otherwise)."""
         if not self.compiled:
             return None
         return _book.Updates(venue, BookEvent, books, book_seen, book_last_ts, strict_times, TradeEvent, precisions,
-                             trade_expected, trade_seen, trade_last_ts, digests, counts)
+                             trade_expected, trade_seen, trade_last_ts, digests, counts, venue_delay)
 
     def parse(self, payload: bytes) -> VenueMessage:
         if payload.startswith(_BOOK_UPDATE_PREFIX):
