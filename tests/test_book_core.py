@@ -486,3 +486,25 @@ def test_the_sampled_venue_delay_is_recorded_on_the_compiled_path_as_on_the_gene
     # Only the first time of the symbol goes to the general check (no last time yet to compare with); the
     # sampled items' delays are recorded in the compiled path.
     assert twins.taken == 64 and [(r[2], r[-1]) for r in handed_back] == [("2023-07-30T15:29:00.250000Z", False)]
+
+
+def test_the_compiled_crc32_is_zlibs_for_every_length_whichever_way_the_cpu_computes_it():
+    """Books checksum by carry-less multiplication where the CPU has it (16 bytes a step, then the tables
+    for the rest), else by tables: zlib's CRC32 either way, at every length around the 16-byte steps."""
+    import platform
+    import random
+    import zlib
+
+    import _gfws_book
+
+    rng = random.Random(32)
+    for n in [*range(0, 130), 255, 256, 257, 300, 511, 4096]:
+        for data in (bytes(rng.getrandbits(8) for _ in range(n)), bytes(rng.choice(b"0123456789") for _ in range(n)),
+                     b"\xff" * n, b"\x00" * n):
+            assert _gfws_book.crc32(data) == zlib.crc32(data), (n, data)
+    try:
+        flags = open("/proc/cpuinfo").read().split()
+    except OSError:
+        flags = []
+    if platform.machine() == "x86_64" and "pclmulqdq" in flags and "sse4_1" in flags:
+        assert _gfws_book.CRC_FOLDING is True  # the fast way is the one in use where it can be

@@ -66,6 +66,57 @@ static inline uint32_t crc_update(uint32_t crc, const char *text, Py_ssize_t n) 
     return crc;
 }
 
+/* The same CRC by carry-less multiplication (x86-64 with PCLMULQDQ, checked at import), 16 bytes a step:
+ * the register is folded forward over each block (multiplied by x**128 and x**192 modulo the polynomial,
+ * in bit-reflected form), then reduced from 128 bits to 64, to 32, and to the remainder by Barrett
+ * reduction (Intel's "Fast CRC Computation for Generic Polynomials Using PCLMULQDQ", with its published
+ * constants for this polynomial).  ~0.5 instructions a byte where the tables take ~2.5; a book's checksum
+ * text is ~300 bytes.  Takes n >= 16; the bytes past the last whole block are the tables'. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define CRC_FOLDING 1
+static int crc_folds; /* the CPU has PCLMULQDQ and SSE4.1 */
+
+__attribute__((target("pclmul,sse4.1")))
+static uint32_t crc_fold(uint32_t crc, const unsigned char *p, Py_ssize_t n) {
+    const __m128i x128 = _mm_set_epi64x(0x00ccaa009eLL, 0x01751997d0LL); /* low: x**192, high: x**128 */
+    const __m128i x64 = _mm_set_epi64x(0, 0x0163cd6124LL);
+    const __m128i barrett = _mm_set_epi64x(0x01f7011641LL, 0x01db710641LL); /* low: the polynomial, high: mu */
+    const __m128i low32 = _mm_setr_epi32(-1, 0, -1, 0);
+    __m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p), _mm_cvtsi32_si128((int)crc));
+    for (p += 16, n -= 16; n >= 16; p += 16, n -= 16) {
+        __m128i folded = _mm_xor_si128(_mm_clmulepi64_si128(x, x128, 0x00), _mm_clmulepi64_si128(x, x128, 0x11));
+        x = _mm_xor_si128(folded, _mm_loadu_si128((const __m128i *)p));
+    }
+    x = _mm_xor_si128(_mm_srli_si128(x, 8), _mm_clmulepi64_si128(x, x128, 0x10));       /* 128 -> 64 bits */
+    x = _mm_xor_si128(_mm_clmulepi64_si128(_mm_and_si128(x, low32), x64, 0x00), _mm_srli_si128(x, 4)); /* -> 32 */
+    __m128i q = _mm_and_si128(_mm_clmulepi64_si128(_mm_and_si128(x, low32), barrett, 0x10), low32);
+    x = _mm_xor_si128(x, _mm_clmulepi64_si128(q, barrett, 0x00));
+    return (uint32_t)_mm_extract_epi32(x, 1);
+}
+#endif
+
+/* The register after `text`, folding where the CPU can. */
+static uint32_t crc_text(uint32_t crc, const char *text, Py_ssize_t n) {
+#ifdef CRC_FOLDING
+    if (crc_folds && n >= 16) {
+        Py_ssize_t whole = n & ~(Py_ssize_t)15;
+        crc = crc_fold(crc, (const unsigned char *)text, whole);
+        text += whole;
+        n -= whole;
+    }
+#endif
+    return crc_update(crc, text, n);
+}
+
+static PyObject *module_crc32(PyObject *unused, PyObject *data) {
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "crc32(bytes)");
+        return NULL;
+    }
+    return PyLong_FromUnsignedLong(crc_text(0xFFFFFFFFu, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data)) ^ 0xFFFFFFFFu);
+}
+
 /* -- levels and sides ------------------------------------------------------------- */
 
 typedef struct {
@@ -318,7 +369,7 @@ static PyObject *side_top(BookObject *b, Side *s) {
 }
 
 static uint32_t book_crc(BookObject *b) {
-    char text[2 * CHECKSUM_LEVELS * 2 * MAX_DIGITS];
+    char text[2 * CHECKSUM_LEVELS * 2 * MAX_DIGITS + 16]; /* + 16: a short level's text is copied 16 bytes whole */
     Py_ssize_t k = 0;
     Side *sides[2] = {&b->asks, &b->bids};
     for (int j = 0; j < 2; j++) {
@@ -326,13 +377,14 @@ static uint32_t book_crc(BookObject *b) {
         Py_ssize_t n = s->len < CHECKSUM_LEVELS ? s->len : CHECKSUM_LEVELS;
         for (Py_ssize_t i = 0; i < n; i++) {
             Level *l = s->levels[i];
-            memcpy(text + k, l->price, l->plen);
+            /* Up to 16 digits (nearly always) in one fixed 16-byte copy; what lands past them is overwritten. */
+            if (l->plen <= 16) memcpy(text + k, l->price, 16); else memcpy(text + k, l->price, l->plen);
             k += l->plen;
-            memcpy(text + k, l->qty, l->qlen);
+            if (l->qlen <= 16) memcpy(text + k, l->qty, 16); else memcpy(text + k, l->qty, l->qlen);
             k += l->qlen;
         }
     }
-    return crc_update(0xFFFFFFFFu, text, k) ^ 0xFFFFFFFFu;
+    return crc_text(0xFFFFFFFFu, text, k) ^ 0xFFFFFFFFu;
 }
 
 static PyObject *Book_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
@@ -1462,6 +1514,7 @@ static PyTypeObject UpdatesType = {
 };
 
 static PyMethodDef module_methods[] = {
+    {"crc32", (PyCFunction)module_crc32, METH_O, "zlib's CRC32 of bytes, as books compute it (a test's)."},
     {"venue_seconds", (PyCFunction)Updates_venue_seconds, METH_O,
      "POSIX seconds of the venue's usual time (as gfws.market.context.venue_seconds), else None."},
     {NULL}
@@ -1473,6 +1526,10 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__gfws_book(void) {
     crc_init();
+#ifdef CRC_FOLDING
+    __builtin_cpu_init();
+    crc_folds = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+#endif
     PyObject *decimal = PyImport_ImportModule("decimal");
     if (decimal == NULL) return NULL;
     Decimal = PyObject_GetAttrString(decimal, "Decimal");
@@ -1494,7 +1551,12 @@ PyMODINIT_FUNC PyInit__gfws_book(void) {
     if (PyModule_AddObjectRef(m, "Book", (PyObject *)&BookType) < 0 ||
         PyModule_AddObjectRef(m, "Updates", (PyObject *)&UpdatesType) < 0 ||
         PyModule_AddObjectRef(m, "Digests", (PyObject *)&DigestsType) < 0 ||
-        PyModule_AddObjectRef(m, "DIRECT_DECIMALS", direct_decimals ? Py_True : Py_False) < 0) {
+        PyModule_AddObjectRef(m, "DIRECT_DECIMALS", direct_decimals ? Py_True : Py_False) < 0 ||
+#ifdef CRC_FOLDING
+        PyModule_AddObjectRef(m, "CRC_FOLDING", crc_folds ? Py_True : Py_False) < 0) {
+#else
+        PyModule_AddObjectRef(m, "CRC_FOLDING", Py_False) < 0) {
+#endif
         Py_DECREF(m);
         return NULL;
     }
