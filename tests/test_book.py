@@ -141,11 +141,16 @@ def test_decimals_made_in_place_are_the_constructors_decimals_on_the_python_that
     price_decimals=st.integers(0, 10),
     qty_decimals=st.integers(0, 18),
 )
-def test_the_compiled_books_decimals_behave_as_decimals_in_every_way(price, qty, price_decimals, qty_decimals):
-    """Value, exponent, text, hash, arithmetic and comparison as Decimal(text) gives them (the decimals a
-    consumer computes with come from the compiled core's in-place path)."""
+def test_the_compiled_paths_decimals_behave_as_decimals_in_every_way(price, qty, price_decimals, qty_decimals):
+    """Value, exponent, text, hash, pickling, arithmetic and comparison as Decimal(text) gives them: the
+    decimals of a level the compiled path parsed from a frame (made in place where DIRECT_DECIMALS)."""
+    import json
+    import pickle
+
     if COMPILED_BOOK is None:
         pytest.skip("the compiled book is not built here")
+    from gfws.venues.kraken.dialect import KrakenV2Dialect
+
     with localcontext(prec=60):  # up to 25 integer digits and 18 decimals: more than the default 28
         price = price.quantize(Decimal(1).scaleb(-price_decimals))
         qty = qty.quantize(Decimal(1).scaleb(-qty_decimals))
@@ -153,12 +158,22 @@ def test_the_compiled_books_decimals_behave_as_decimals_in_every_way(price, qty,
         return
     book = COMPILED_BOOK("X/Y", 10)
     book.set_precision(price_decimals, qty_decimals)
-    book.apply([(price, qty)], [])
-    ((p, q),) = book.top_bids()
-    for made, expected in ((p, Decimal(str(price))), (q, Decimal(str(qty)))):
-        assert type(made) is Decimal
-        assert (str(made), made.as_tuple(), hash(made)) == (str(expected), expected.as_tuple(), hash(expected))
+    book.live = True
+    updates = KrakenV2Dialect().fast_updates("kraken", {"X/Y": book}, {}, {}, False, {}, None, {}, {})
+    expected_book = PyBook("X/Y", 10)
+    expected_book.apply([(price, qty)], [])
+    frame = ('{"channel":"book","type":"update","data":[{"symbol":"X/Y","bids":[{"price":%s,"qty":%s}],'
+             '"asks":[],"checksum":%d}]}' % (f"{price:f}", f"{qty:f}", expected_book.checksum())).encode()
+    event = updates.take(frame, 1.0)
+    ((p, q),) = event.bids
+    for made, expected in ((p, Decimal(f"{price:f}")), (q, Decimal(f"{qty:f}"))):
+        assert type(made) is Decimal and made is not expected
+        assert (str(made), repr(made), made.as_tuple(), hash(made)) == (
+            str(expected), repr(expected), expected.as_tuple(), hash(expected))
         assert made == expected and not made < expected and made.is_finite() and made.is_canonical()
-        assert (made + made, made * 3, made - expected, made / 7) == (expected + expected, expected * 3,
-                                                                       Decimal(0) * expected, expected / 7)
+        assert pickle.loads(pickle.dumps(made)) == expected and json.dumps(str(made)) == json.dumps(str(expected))
+        with localcontext(prec=200):
+            assert (made + made, made * 3, made - expected, made / 7, made.sqrt(), made % 3) == (
+                expected + expected, expected * 3, Decimal(0) * expected, expected / 7, expected.sqrt(), expected % 3)
         assert made.quantize(Decimal(1)) == expected.quantize(Decimal(1)) and f"{made:f}" == f"{expected:f}"
+        assert made.normalize() == expected.normalize() and float(made) == float(expected)

@@ -508,3 +508,31 @@ def test_the_compiled_crc32_is_zlibs_for_every_length_whichever_way_the_cpu_comp
         flags = []
     if platform.machine() == "x86_64" and "pclmulqdq" in flags and "sse4_1" in flags:
         assert _gfws_book.CRC_FOLDING is True  # the fast way is the one in use where it can be
+
+
+def test_the_compiled_path_refuses_a_window_that_was_never_set_up():
+    """Found by review: a Digests made without __init__ (or whose __init__ failed) crashed take()."""
+    import _gfws_book
+
+    from gfws.events import Book
+
+    window = _gfws_book.Digests.__new__(_gfws_book.Digests)
+    book = COMPILED_BOOK("X/Y", 10)
+    book.set_precision(0, 0)
+    book.live = True
+    with pytest.raises(ValueError, match="initialised"):
+        _gfws_book.Updates("kraken", Book, {"X/Y": book}, {}, {}, False, digests=window)
+    with pytest.raises(RuntimeError):
+        window.first_frame(b"{}", 1.0)
+
+
+@pytest.mark.parametrize("level", [("1E-19", "1"), ("1", "1E-200"), ("1E-60", "1")])
+def test_a_first_level_cannot_give_the_compiled_book_units_past_its_limits(level):
+    """Found by review: before its precision is set, a book takes its units from the first level; past 18
+    decimals the digits overran a level's storage. Refused, the book unchanged."""
+    book = COMPILED_BOOK("X/Y", 10)
+    with pytest.raises(ValueError, match="decimals"):
+        book.apply([(Decimal(level[0]), Decimal(level[1]))], [])
+    assert book.top_bids() == () and book.checksum_text() == ""
+    book.apply([(Decimal("1.5"), Decimal("2"))], [])  # still usable
+    assert book.top_bids() == ((Decimal("1.5"), Decimal("2")),)

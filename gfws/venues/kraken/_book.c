@@ -31,6 +31,7 @@
 
 #define MAX_DIGITS 56        /* 30 integer digits (MAX_ADJUSTED_EXPONENT) + 18 decimals fit */
 #define MAX_INT_DIGITS 30
+#define MAX_DECIMALS 18
 #define CHECKSUM_LEVELS 10
 #define MAX_FRAME_LEVELS 4096 /* more levels in one update: the general path takes it */
 
@@ -303,7 +304,7 @@ static PyObject *decimal_direct(const char *digits, int n, int decimals) {
 }
 
 static PyObject *decimal_of(const char *digits, int n, int decimals) {
-    if (direct_decimals) return decimal_direct(digits, n, decimals);
+    if (direct_decimals && n >= 1 && n <= 4 * MPD_WORD_DIGITS) return decimal_direct(digits, n, decimals);
     return decimal_parsed(digits, n, decimals);
 }
 
@@ -433,7 +434,7 @@ static PyObject *Book_clear(BookObject *self, PyObject *unused) {
 static PyObject *Book_set_precision(BookObject *self, PyObject *args) {
     int price_decimals, qty_decimals;
     if (!PyArg_ParseTuple(args, "ii", &price_decimals, &qty_decimals)) return NULL;
-    if (price_decimals < 0 || qty_decimals < 0 || price_decimals > 18 || qty_decimals > 18) {
+    if (price_decimals < 0 || qty_decimals < 0 || price_decimals > MAX_DECIMALS || qty_decimals > MAX_DECIMALS) {
         PyErr_SetString(PyExc_ValueError, "decimals must be 0..18");
         return NULL;
     }
@@ -459,6 +460,11 @@ static int units_of(PyObject *value, int decimals, char *out, int *n, int *place
     if (s == NULL) { Py_DECREF(text); return -1; }
     const char *point = memchr(s, '.', (size_t)len);
     *places = point ? (int)(len - (point - s) - 1) : 0;
+    if (*places > MAX_DECIMALS) { /* set_precision's limit, for a first level that fixes the units too */
+        PyErr_Format(PyExc_ValueError, "%U has more than %d decimals", text, MAX_DECIMALS);
+        Py_DECREF(text);
+        return -1;
+    }
     if (decimals >= 0 && *places != decimals) {
         PyErr_Format(PyExc_ValueError, "%U is not at the pair's %d decimals", text, decimals);
         Py_DECREF(text);
@@ -731,7 +737,7 @@ static int Digests_init(DigestsObject *self, PyObject *args, PyObject *kw) {
     double max_age = 0.0;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "n|d", names, &capacity, &max_age)) return -1;
     if (capacity < 1 || capacity > ((Py_ssize_t)1 << 40)) {
-        PyErr_SetString(PyExc_ValueError, "capacity must be >= 1");
+        PyErr_SetString(PyExc_ValueError, "capacity must be 1..2**40");
         return -1;
     }
     size_t slots = 2;
@@ -743,6 +749,7 @@ static int Digests_init(DigestsObject *self, PyObject *args, PyObject *kw) {
     if (self->ring_keys == NULL || self->ring_times == NULL || self->table == NULL) {
         PyMem_Free(self->ring_keys); PyMem_Free(self->ring_times); PyMem_Free(self->table);
         self->ring_keys = NULL; self->ring_times = NULL; self->table = NULL;
+        self->capacity = self->count = self->head = 0;
         PyErr_NoMemory();
         return -1;
     }
@@ -961,7 +968,7 @@ static int scan_units(const char **pp, const char *end, int decimals, char *out,
     if (*p == '0') p++;
     else while (p < end && *p >= '0' && *p <= '9') p++;
     Py_ssize_t int_len = p - int_start;
-    if (int_len > MAX_INT_DIGITS) return 0;
+    if (int_len > MAX_INT_DIGITS || int_len + decimals > MAX_DIGITS) return 0;
     const char *frac = p;
     Py_ssize_t frac_len = 0;
     if (p < end && *p == '.') {
@@ -1158,6 +1165,7 @@ static PyObject *Updates_parse(UpdatesObject *self, PyObject *payload) {
     Py_CLEAR(self->book);
     trades_reset(self);
     self->pending = 0;
+    Py_XSETREF(self->taken, Py_NewRef(Py_None));
     if (PyBytes_AsStringAndSize(payload, &data, &size) < 0) return NULL;
     if (parse_frame(self, data, data + size)) {
         self->pending = 1;
@@ -1170,7 +1178,6 @@ static PyObject *Updates_parse(UpdatesObject *self, PyObject *payload) {
         return Py_NewRef(s_trade);
     }
     trades_reset(self);
-    Py_XSETREF(self->taken, Py_NewRef(Py_None));
     Py_RETURN_NONE;
 }
 
@@ -1336,6 +1343,11 @@ static PyObject *Updates_take(UpdatesObject *self, PyObject *const *args, Py_ssi
     PyObject *channel = Updates_parse(self, payload);
     if (channel == NULL || channel == Py_None) return channel;
     if (self->digests != NULL) {
+        if (self->digests->table == NULL) { /* its __init__ failed again since */
+            Py_DECREF(channel);
+            PyErr_SetString(PyExc_RuntimeError, "Digests not initialised");
+            return NULL;
+        }
         double now = PyFloat_AsDouble(recv_ts);
         if (now == -1.0 && PyErr_Occurred()) { Py_DECREF(channel); return NULL; }
         /* parse() took it, so it is bytes */
@@ -1387,6 +1399,10 @@ static int Updates_init(UpdatesObject *self, PyObject *args, PyObject *kw) {
         return -1;
     if ((digests != Py_None && !Py_IS_TYPE(digests, &DigestsType)) || (counts != Py_None && !PyDict_Check(counts))) {
         PyErr_SetString(PyExc_TypeError, "digests must be a Digests or None, counts a dict or None");
+        return -1;
+    }
+    if (digests != Py_None && ((DigestsObject *)digests)->table == NULL) {
+        PyErr_SetString(PyExc_ValueError, "digests must be initialised");
         return -1;
     }
     Py_XSETREF(self->digests, digests != Py_None ? (DigestsObject *)Py_NewRef(digests) : NULL);
