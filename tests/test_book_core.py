@@ -536,3 +536,18 @@ def test_a_first_level_cannot_give_the_compiled_book_units_past_its_limits(level
     assert book.top_bids() == () and book.checksum_text() == ""
     book.apply([(Decimal("1.5"), Decimal("2"))], [])  # still usable
     assert book.top_bids() == ((Decimal("1.5"), Decimal("2")),)
+
+
+def test_a_new_precision_for_a_pair_is_honoured_by_the_compiled_trade_path():
+    """The compiled path remembers each trade symbol and the decimals of the precision it last found for
+    it: a new announcement (a new precision object) is read again, whatever the symbol's history."""
+    twins = trade_twins()
+    twins.receive(trades_frame({**TRADE, "trade_id": 1}))
+    for link in (twins.compiled, twins.pure):
+        link.client.instruments.apply([PairInfo("BTC/USD", 2, 6)], snapshot=False)
+    twins.receive(trades_frame({**TRADE, "trade_id": 2, "price": Decimal("29430.25"), "qty": Decimal("0.100000")}))
+    twins.receive(trades_frame({**TRADE, "trade_id": 3, "qty": Decimal("0.12345678")}))  # 8: not the pair's now
+    twins.assert_same()
+    trades = twins.compiled.of("trade")
+    assert [str(t.price) for t in trades] == ["29430.2", "29430.25"] and str(trades[1].qty) == "0.100000"
+    assert twins.taken == 2 and twins.compiled.reporter.counts

@@ -34,6 +34,8 @@
 #define MAX_DECIMALS 18
 #define CHECKSUM_LEVELS 10
 #define MAX_FRAME_LEVELS 4096 /* more levels in one update: the general path takes it */
+#define KNOWN_SYMBOLS 32      /* trade symbols remembered by their text (more: a str made each time) */
+#define KNOWN_SYMBOL_LEN 32
 
 /* -- CRC32 (the venue's checksum: zlib's polynomial) ------------------------------ */
 
@@ -913,6 +915,16 @@ typedef struct {
     PyObject *venue_delay;    /* callable(seconds): records a sampled item's venue delay, or NULL */
     ParsedTrade *trades;
     Py_ssize_t ntrades, trades_cap;
+    /* The trade symbols met so far (at most KNOWN_SYMBOLS): the str made once, and the decimals of the
+     * precision object last found for it (a pair's precision is never changed in place: a new
+     * announcement is a new object, so the same object means the same decimals). */
+    struct {
+        char text[KNOWN_SYMBOL_LEN];
+        Py_ssize_t len;
+        PyObject *symbol, *precision;
+        int price_decimals, qty_decimals;
+    } known[KNOWN_SYMBOLS];
+    int nknown;
 } UpdatesObject;
 
 static PyObject *s_book, *s_trade, *s_buy, *s_sell, *s_limit, *s_market, *s_price_decimals, *s_qty_decimals;
@@ -925,12 +937,27 @@ static void trades_reset(UpdatesObject *u) {
     u->ntrades = 0;
 }
 
-static void release_trades(ParsedTrade *trades, Py_ssize_t n) {
+/* Release a detached array of trades; it becomes the parser's again unless a new one was made meanwhile. */
+static void release_trades(UpdatesObject *u, ParsedTrade *trades, Py_ssize_t n, Py_ssize_t cap) {
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_XDECREF(trades[i].symbol);
         Py_XDECREF(trades[i].ts);
     }
-    PyMem_Free(trades);
+    if (u->trades == NULL && trades != NULL) {
+        u->trades = trades;
+        u->trades_cap = cap;
+        u->ntrades = 0;
+    } else {
+        PyMem_Free(trades);
+    }
+}
+
+static void known_clear(UpdatesObject *u) {
+    for (int i = 0; i < u->nknown; i++) {
+        Py_CLEAR(u->known[i].symbol);
+        Py_CLEAR(u->known[i].precision);
+    }
+    u->nknown = 0;
 }
 
 static const char PREFIX[] = "{\"channel\":\"book\",\"type\":\"update\",\"data\":[{\"symbol\":\"";
@@ -1111,16 +1138,41 @@ static int parse_trades(UpdatesObject *u, const char *p, const char *end) {
         Py_ssize_t slen;
         EXPECT("{\"symbol\":\"");
         if (!scan_string(&p, end, &s, &slen)) return 0;
-        if ((t->symbol = PyUnicode_FromStringAndSize(s, slen)) == NULL) { PyErr_Clear(); return 0; }
+        int known = 0;
+        while (known < u->nknown && (u->known[known].len != slen || memcmp(u->known[known].text, s, (size_t)slen)))
+            known++;
+        if (known < u->nknown) {
+            t->symbol = Py_NewRef(u->known[known].symbol);
+        } else {
+            if ((t->symbol = PyUnicode_FromStringAndSize(s, slen)) == NULL) { PyErr_Clear(); return 0; }
+            if (u->nknown < KNOWN_SYMBOLS && slen <= KNOWN_SYMBOL_LEN) {
+                memcpy(u->known[known].text, s, (size_t)slen);
+                u->known[known].len = slen;
+                u->known[known].symbol = Py_NewRef(t->symbol);
+                u->known[known].precision = NULL;
+                u->nknown++;
+            } else {
+                known = -1;
+            }
+        }
         if (u->trade_expected != Py_None && PySet_Contains(u->trade_expected, t->symbol) != 1) {
             PyErr_Clear();
             return 0;
         }
         PyObject *precision = PyDict_GetItemWithError(u->precisions, t->symbol);
-        if (precision == NULL || !decimals_of(precision, s_price_decimals, &t->price_decimals) ||
-            !decimals_of(precision, s_qty_decimals, &t->qty_decimals)) {
-            PyErr_Clear();
-            return 0;
+        if (precision == NULL) { PyErr_Clear(); return 0; }
+        if (known >= 0 && precision == u->known[known].precision) {
+            t->price_decimals = u->known[known].price_decimals;
+            t->qty_decimals = u->known[known].qty_decimals;
+        } else {
+            if (!decimals_of(precision, s_price_decimals, &t->price_decimals) ||
+                !decimals_of(precision, s_qty_decimals, &t->qty_decimals))
+                return 0;
+            if (known >= 0) {
+                Py_XSETREF(u->known[known].precision, Py_NewRef(precision));
+                u->known[known].price_decimals = t->price_decimals;
+                u->known[known].qty_decimals = t->qty_decimals;
+            }
         }
         int plen, qlen;
         EXPECT(",\"side\":\"");
@@ -1187,7 +1239,7 @@ static PyObject *Updates_parse(UpdatesObject *self, PyObject *payload) {
 static PyObject *commit_trades(UpdatesObject *u, PyObject *recv_ts) {
     /* Detached first: the event type or a collection may run Python code that parses again. */
     ParsedTrade *trades = u->trades;
-    Py_ssize_t n = u->ntrades;
+    Py_ssize_t n = u->ntrades, cap = u->trades_cap;
     u->trades = NULL;
     u->ntrades = u->trades_cap = 0;
     PyObject *out = PyList_New(n);
@@ -1239,11 +1291,11 @@ static PyObject *commit_trades(UpdatesObject *u, PyObject *recv_ts) {
         }
         PyList_SET_ITEM(out, i, event);
     }
-    release_trades(trades, n);
+    release_trades(u, trades, n, cap);
     return out;
 fail:
     Py_XDECREF(out);
-    release_trades(trades, n);
+    release_trades(u, trades, n, cap);
     return NULL;
 }
 
@@ -1423,6 +1475,7 @@ static int Updates_init(UpdatesObject *self, PyObject *args, PyObject *kw) {
     Py_XSETREF(self->trade_seen, Py_XNewRef(trade_seen));
     Py_XSETREF(self->trade_last_ts, Py_XNewRef(trade_last_ts));
     self->trades_timed = 0;
+    known_clear(self); /* another map of precisions, perhaps */
     self->pending = 0;
     static const char *trade_fields[10] = {"venue", "recv_ts", "symbol", "trade_id", "side", "price", "qty",
                                            "ord_type", "ts", "snapshot"};
@@ -1489,6 +1542,7 @@ static void Updates_dealloc(UpdatesObject *self) {
     Py_XDECREF(self->book);
     trades_reset(self);
     PyMem_Free(self->trades);
+    known_clear(self);
     Py_XDECREF(self->trade_type);
     Py_XDECREF(self->trade_kwnames);
     Py_XDECREF(self->precisions);
