@@ -203,6 +203,16 @@ class ITokenProvider(Interface):
         or failing with the venue's reason."""
 
 
+class IEventOutlet(Interface):
+    """Where one endpoint's events enter the feed."""
+
+    publish = Attribute("Callable taking any event of the endpoint.")
+    market = Attribute(
+        "Callable taking the endpoint's books and tickers: the bus while the endpoint leads, nowhere otherwise. "
+        "It changes with the leader: read it for each event."
+    )
+
+
 class IEventSink(Interface):
     """Receives normalized events in batches, in the order they were made."""
 

@@ -37,7 +37,7 @@ from gfws.monitor.readings import diagnostics, health
 from gfws.monitor.web import MonitorServer, site
 from gfws.publish import JsonlSink, Publisher
 from gfws.publish.redis import RedisStreamSink
-from gfws.publish.selector import Selector
+from gfws.publish.selector import Outlet, Selector
 from gfws.recording import RecordedConnection, Recorder
 from gfws.session import FeedSession
 from gfws.session.auth import Authenticator
@@ -158,7 +158,7 @@ class FeedService(MultiService):
         return FeedEndpoint(
             config,
             c,
-            self._sessions(outlet.publish, config.private),
+            self._sessions(outlet, config.private),
             outlet.publish,
             self.reactor,
             self.dialect.name,
@@ -173,7 +173,7 @@ class FeedService(MultiService):
             on_status=pool.status_changed,
         )
 
-    def _sessions(self, publish: Callable[[Event], None], private: bool) -> Callable[[str], IConnectionHandler]:
+    def _sessions(self, outlet: Outlet, private: bool) -> Callable[[str], IConnectionHandler]:
         config = self.config
         subscriptions = self._account_subscriptions if private else self._market_subscriptions
 
@@ -181,7 +181,7 @@ class FeedService(MultiService):
             session = FeedSession(
                 self.dialect,
                 subscriptions,
-                publish,
+                outlet.publish,
                 self.reporter,
                 self.reactor,
                 endpoint,
@@ -193,6 +193,7 @@ class FeedService(MultiService):
                 authenticator=self.authenticator if private else None,
                 ledger=self.ledger,
                 orders=self.orders,
+                outlet=outlet,
             )
             if self.recorder is not None:
                 return RecordedConnection(session, self.recorder, endpoint, self.reactor)

@@ -275,3 +275,38 @@ def test_a_book_whose_levels_are_not_decimal_pairs_is_written_as_the_general_enc
     assert encode_event(floats) == general(floats) and b"[[1.5,2]]" in encode_event(floats)
     assert encode_event(Book(venue="k", recv_ts=-0.5, symbol="X/Y", bids=(), asks=(), checksum=0,
                              snapshot=False)).count(b"1969-12-31T23:59:59.500000Z") == 1
+
+
+def test_books_and_tickers_pass_from_the_leader_only_whenever_its_outlet_was_made():
+    """Each outlet's market route is the bus while its endpoint leads and nowhere otherwise, kept by the
+    selector as the leader changes (a session hands verified books straight to it)."""
+    from gfws.events import Ticker
+    from gfws.interfaces import IEventOutlet
+    from gfws.publish.selector import Selector
+
+    published: list = []
+    selector = Selector(published.append, hot=False)
+    a = selector.outlet("a")
+    selector.lead("a")
+    b = selector.outlet("b")  # made after the lead
+    none = selector.outlet()
+    assert verifyObject(IEventOutlet, a) and verifyObject(IEventOutlet, b)
+
+    def book(name: str) -> Book:
+        return Book(venue="kraken", recv_ts=1.0, symbol=name, bids=(), asks=(), checksum=0, snapshot=False)
+
+    ticker = Ticker(venue="kraken", recv_ts=1.0, symbol="X/Y", **dict.fromkeys(
+        ("bid", "bid_qty", "ask", "ask_qty", "last", "volume", "vwap", "low", "high", "change", "change_pct"),
+        Decimal(1)))
+    a.market(book("a1"))
+    b.market(book("b1"))
+    b.publish(ticker)
+    a.publish(book("a2"))
+    selector.lead("b")
+    a.market(book("a3"))
+    b.market(book("b2"))
+    selector.leader = None  # the feed stopping
+    b.market(book("b3"))
+    a.publish(book("a4"))
+    none.publish(Error(venue="kraken", recv_ts=1.0, message="always passes"))
+    assert [getattr(e, "symbol", None) or e.message for e in published] == ["a1", "a2", "b2", "always passes"]

@@ -14,39 +14,50 @@ account's ledger; connection, status, integrity, error) always passes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from weakref import WeakSet
+
+from zope.interface import implementer
 
 from gfws.events import Book, Event, Integrity, Ticker, Trade
 from gfws.integrity.trades import TradeMarks
+from gfws.interfaces import IEventOutlet
 
 
+def _not_leading(event: Event) -> None:
+    """Books and tickers of an endpoint that does not lead go nowhere."""
+
+
+@implementer(IEventOutlet)
 class Outlet:
     """Where one endpoint's events enter the feed."""
 
-    __slots__ = ("_selector", "endpoint", "publish")
+    __slots__ = ("__weakref__", "_selector", "endpoint", "market", "publish")
 
     def __init__(self, selector: Selector, endpoint: str | None) -> None:
         self._selector = selector
         self.endpoint = endpoint
+        # The route of this endpoint's books and tickers, kept by the selector as the leader changes: a
+        # session hands its verified books straight to it (no dispatch on the event's type).
+        self.market: Callable[[Event], None] = selector.bus if endpoint == selector.leader else _not_leading
         # Bound once: the hot path is one call.
         self.publish: Callable[[Event], None] = self._publish
 
     def _publish(self, event: Event) -> None:
-        selector = self._selector
         kind = type(event)
         if kind is Book or kind is Ticker:
-            if self.endpoint == selector.leader:
-                selector.bus(event)
+            self.market(event)
         elif kind is Trade:
-            selector.trade(event, self.endpoint)  # type: ignore[arg-type]
+            self._selector.trade(event, self.endpoint)  # type: ignore[arg-type]
         else:
-            selector.bus(event)
+            self._selector.bus(event)
 
 
 class Selector:
     def __init__(self, bus: Callable[[Event], None], hot: bool) -> None:
         self.bus = bus
         self.hot = hot
-        self.leader: str | None = None
+        self._leader: str | None = None
+        self._outlets: WeakSet[Outlet] = WeakSet()
         self.trades = TradeMarks()
         self.last_trade: dict[str | None, float] = {}  # endpoint -> receipt of its latest trade
 
@@ -65,9 +76,22 @@ class Selector:
             ))
         self.bus(event)
 
+    @property
+    def leader(self) -> str | None:
+        """The endpoint whose books and tickers pass (None: no endpoint's)."""
+        return self._leader
+
+    @leader.setter
+    def leader(self, endpoint: str | None) -> None:
+        self._leader = endpoint
+        for outlet in self._outlets:
+            outlet.market = self.bus if outlet.endpoint == endpoint else _not_leading
+
     def outlet(self, endpoint: str | None = None) -> Outlet:
         """The way in for ``endpoint``'s events (None: events of no endpoint)."""
-        return Outlet(self, endpoint)
+        outlet = Outlet(self, endpoint)
+        self._outlets.add(outlet)
+        return outlet
 
     def lead(self, endpoint: str | None, restated: Iterable[Event] = ()) -> None:
         """``endpoint`` now carries books and tickers; ``restated`` (its current

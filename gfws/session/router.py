@@ -27,7 +27,7 @@ from gfws.config import IntegrityConfig, LivenessConfig, RateLimitConfig, Subscr
 from gfws.events import Book, Error, Event
 from gfws.integrity.gate import DIGESTED, FrameGate
 from gfws.integrity.report import IntegrityReporter
-from gfws.interfaces import IConnectionHandler, IConnectionLink, IEventHandler, IVenueDialect
+from gfws.interfaces import IConnectionHandler, IConnectionLink, IEventHandler, IEventOutlet, IVenueDialect
 from gfws.market.books import BookHandler
 from gfws.market.context import FeedContext, venue_seconds
 from gfws.market.handlers import InstrumentHandler, StatusHandler, TickerHandler, TradeHandler
@@ -63,6 +63,16 @@ class _Unlinked:
 _UNLINKED: Any = _Unlinked()
 
 
+@implementer(IEventOutlet)
+class _PublishAll:
+    """A session given no outlet: every event, books included, goes to ``publish``."""
+
+    __slots__ = ("market", "publish")
+
+    def __init__(self, publish: Callable[[Event], None]) -> None:
+        self.market = self.publish = publish
+
+
 @implementer(IConnectionHandler)
 class FeedSession:
     log = Logger()
@@ -83,9 +93,12 @@ class FeedSession:
         authenticator: Authenticator | None = None,
         ledger: FillLedger | None = None,
         orders: OrderStates | None = None,
+        outlet: IEventOutlet | None = None,
     ) -> None:
         """``authenticator``, ``ledger`` and ``orders`` are shared by every session of a
-        feed's private endpoints: a fill is published once whichever connection brings it."""
+        feed's private endpoints: a fill is published once whichever connection brings it.
+        ``outlet``: the endpoint's (whose ``publish`` is ``publish``): the compiled path's verified
+        books go straight to its ``market`` route; without one, they go to ``publish``."""
         self._dialect = dialect
         self._publish = publish
         self._reporter = reporter
@@ -137,7 +150,7 @@ class FeedSession:
             context.seen["trade"], context.last_times("trade"), self.gate.digests, self.stats.by_channel,
             self.stats.venue_delay.record)
         self._take_update = self.updates.take if self.updates is not None else None
-        self._publish = publish
+        self._outlet: IEventOutlet = outlet if outlet is not None else _PublishAll(publish)
         handlers: list[IEventHandler] = [
             StatusHandler(context, lambda system: self._link.venue_status(system)),
             InstrumentHandler(context, self._precision_changed, lambda symbol: self.trades.precision_known(symbol)),
@@ -247,7 +260,7 @@ class FeedSession:
                 if result is not None:
                     self.liveness.last_data = recv_ts
                     if type(result) is Book:
-                        self._publish(result)  # the usual book update: verified, in time, not crossed
+                        self._outlet.market(result)  # the usual book update: verified, in time, not crossed
                     elif result is False:
                         self.gate.duplicate()
                     elif type(result) is list:
