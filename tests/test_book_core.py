@@ -551,3 +551,20 @@ def test_a_new_precision_for_a_pair_is_honoured_by_the_compiled_trade_path():
     trades = twins.compiled.of("trade")
     assert [str(t.price) for t in trades] == ["29430.2", "29430.25"] and str(trades[1].qty) == "0.100000"
     assert twins.taken == 2 and twins.compiled.reporter.counts
+
+
+def test_a_failure_before_the_compiled_path_took_a_frame_leaves_the_frame_to_the_general_path(orderbook_fixture):
+    """Found by review: an exception from the compiled path before it took the frame (taken is None) must
+    not drop the frame as an internal error: the general path has it."""
+    twins = live_twins(orderbook_fixture)
+    client = twins.compiled.client
+
+    def failing(payload, recv_ts):
+        client.updates.parse(b"not a frame it takes")  # taken: None
+        raise RuntimeError("before taking")
+
+    client._take_update = failing
+    frame = compact(orderbook_fixture["updates"][0])
+    twins.receive(frame)
+    twins.assert_same()  # the book event, from the general path
+    assert twins.compiled.of("book") and not twins.compiled.reporter.counts["internal_error"]

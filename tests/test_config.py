@@ -179,7 +179,10 @@ def test_a_sink_path_must_be_a_writable_file(tmp_path):
     [
         ("[liveness]\nping_timeout = \"soon\"\n", "liveness.ping_timeout: expected a number > 0, got 'soon'"),
         ("[liveness]\nbook = -1\n", "liveness.book: expected a number of seconds >= 0 (0: off), got -1"),
-        ("[integrity]\nduplicate_window = 0\n", "integrity.duplicate_window: expected a whole number > 0, got 0"),
+        ("[integrity]\nduplicate_window = 0\n",
+         "integrity.duplicate_window: expected a whole number of keys, 1 to 10,000,000, got 0"),
+        ("[integrity]\nduplicate_window = 100000000\n",
+         "integrity.duplicate_window: expected a whole number of keys, 1 to 10,000,000, got 100000000"),
         ("[pool]\nmode = \"both\"\n", "pool.mode: expected one of ['failover', 'hot_standby'], got 'both'"),
         ("[pool]\nfailback = 1\n", "pool.failback: expected true or false, got 1"),
         ("[breaker]\nrecovery_time = true\n", "breaker.recovery_time: expected a number > 0, got True"),

@@ -269,9 +269,11 @@ class FeedSession:
                         self.books.committed(result, recv_ts)
                     return
             except Exception as e:  # a bug of ours must not kill the connection
-                self.liveness.last_data = recv_ts
-                self._handler_failed(self.updates.taken or "book", e, recv_ts)
-                return
+                channel = self.updates.taken
+                if channel is not None:  # taken, then failed: reported; else the general path has the frame
+                    self.liveness.last_data = recv_ts
+                    self._handler_failed(channel, e, recv_ts)
+                    return
         try:
             message = self._dialect.parse(payload)
         except MessageError as e:
