@@ -181,7 +181,7 @@ class FeedService(MultiService):
             session = FeedSession(
                 self.dialect,
                 subscriptions,
-                outlet.publish,
+                outlet,
                 self.reporter,
                 self.reactor,
                 endpoint,
@@ -193,7 +193,6 @@ class FeedService(MultiService):
                 authenticator=self.authenticator if private else None,
                 ledger=self.ledger,
                 orders=self.orders,
-                outlet=outlet,
             )
             if self.recorder is not None:
                 return RecordedConnection(session, self.recorder, endpoint, self.reactor)

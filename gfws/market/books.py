@@ -125,13 +125,10 @@ class BookHandler:
         if newly_live:
             self._live_changed()
 
-    def committed(self, result: Any, recv_ts: float) -> None:
+    def committed(self, result: tuple[Any, ...], recv_ts: float) -> None:
         """The rest of what ``handle`` does, for an update the compiled path took and applied
-        (``fast_updates``): its result. The usual case (verified, time in order, not crossed) is all
-        done when the event comes back: only published."""
-        if type(result) is Book:
-            self._context.publish(result)
-            return
+        (``fast_updates``) but handed back for the Python checks: a venue time out of the usual, the
+        sampled one, a crossed book, a checksum mismatch.  (The usual case comes back as the event.)"""
         event, symbol, ts, venue_checksum, computed, sample = result
         if ts is not None:
             self._context.check_time("book", symbol, ts, recv_ts, sample)

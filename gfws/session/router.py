@@ -65,7 +65,7 @@ _UNLINKED: Any = _Unlinked()
 
 @implementer(IEventOutlet)
 class _PublishAll:
-    """A session given no outlet: every event, books included, goes to ``publish``."""
+    """A session given a callable, not an outlet: every event, books included, goes to it."""
 
     __slots__ = ("market", "publish")
 
@@ -81,7 +81,7 @@ class FeedSession:
         self,
         dialect: IVenueDialect,
         subscriptions: Sequence[SubscriptionConfig],
-        publish: Callable[[Event], None],
+        publish: Callable[[Event], None] | IEventOutlet,
         reporter: IntegrityReporter,
         clock: IReactorTime,
         endpoint: str,
@@ -93,14 +93,14 @@ class FeedSession:
         authenticator: Authenticator | None = None,
         ledger: FillLedger | None = None,
         orders: OrderStates | None = None,
-        outlet: IEventOutlet | None = None,
     ) -> None:
-        """``authenticator``, ``ledger`` and ``orders`` are shared by every session of a
-        feed's private endpoints: a fill is published once whichever connection brings it.
-        ``outlet``: the endpoint's (whose ``publish`` is ``publish``): the compiled path's verified
-        books go straight to its ``market`` route; without one, they go to ``publish``."""
+        """``publish``: where the session's events go, a callable or the endpoint's outlet (whose
+        ``market`` route takes the compiled path's verified books straight to the bus while the
+        endpoint leads).  ``authenticator``, ``ledger`` and ``orders`` are shared by every session of a
+        feed's private endpoints: a fill is published once whichever connection brings it."""
+        self._outlet: IEventOutlet = publish if IEventOutlet.providedBy(publish) else _PublishAll(publish)
+        publish = self._publish = self._outlet.publish
         self._dialect = dialect
-        self._publish = publish
         self._reporter = reporter
         self._clock = clock
         self.endpoint = endpoint
@@ -150,7 +150,6 @@ class FeedSession:
             context.seen["trade"], context.last_times("trade"), self.gate.digests, self.stats.by_channel,
             self.stats.venue_delay.record)
         self._take_update = self.updates.take if self.updates is not None else None
-        self._outlet: IEventOutlet = outlet if outlet is not None else _PublishAll(publish)
         handlers: list[IEventHandler] = [
             StatusHandler(context, lambda system: self._link.venue_status(system)),
             InstrumentHandler(context, self._precision_changed, lambda symbol: self.trades.precision_known(symbol)),

@@ -859,7 +859,28 @@ static int record_venue_delay(PyObject *record, double sent, PyObject *recv_ts) 
     return done == NULL ? -1 : 0;
 }
 
-static PyObject *Updates_venue_seconds(PyObject *unused, PyObject *ts) {
+/* The usual case of an item's venue time: the same width as the symbol's last and not before it (then it
+ * becomes the last).  The sampled item (*sample) has its delay recorded here by `record` when its time
+ * is the usual text, and *sample is cleared; else it stays for the general check, as does anything
+ * unusual (the last time untouched).  1 usual, 0 for the general check, -1 an error of Python's. */
+static int usual_time(PyObject *last_ts, PyObject *symbol, PyObject *ts, PyObject *record, PyObject *recv_ts,
+                      int *sample) {
+    PyObject *last = PyDict_GetItemWithError(last_ts, symbol);
+    if (last == NULL) return PyErr_Occurred() ? -1 : 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(ts);
+    if (!PyUnicode_Check(last) || !PyUnicode_IS_ASCII(last) || PyUnicode_GET_LENGTH(last) != n ||
+        memcmp(PyUnicode_DATA(ts), PyUnicode_DATA(last), (size_t)n) < 0)
+        return 0;
+    if (*sample) {
+        double sent = usual_venue_seconds(ts);
+        if (isnan(sent)) return 0;
+        if (record_venue_delay(record, sent, recv_ts) < 0) return -1;
+        *sample = 0;
+    }
+    return PyDict_SetItem(last_ts, symbol, ts) < 0 ? -1 : 1;
+}
+
+static PyObject *module_venue_seconds(PyObject *unused, PyObject *ts) {
     double seconds = usual_venue_seconds(ts);
     if (isnan(seconds)) Py_RETURN_NONE;
     return PyFloat_FromDouble(seconds);
@@ -1252,21 +1273,8 @@ static PyObject *commit_trades(UpdatesObject *u, PyObject *recv_ts) {
         if (t->ts != Py_None) {
             sample = (++u->trades_timed & 15) == 0;
             if (!deferred && (!sample || u->venue_delay != NULL)) {
-                PyObject *last = PyDict_GetItemWithError(u->trade_last_ts, t->symbol);
-                if (last == NULL && PyErr_Occurred()) goto fail;
-                int usual = last != NULL && PyUnicode_Check(last) && PyUnicode_IS_ASCII(last) &&
-                            PyUnicode_GET_LENGTH(last) == PyUnicode_GET_LENGTH(t->ts) &&
-                            memcmp(PyUnicode_DATA(t->ts), PyUnicode_DATA(last),
-                                   (size_t)PyUnicode_GET_LENGTH(t->ts)) >= 0;
-                if (usual && sample) { /* the sampled item: its delay recorded here, or all of it in Python */
-                    double sent = usual_venue_seconds(t->ts);
-                    usual = !isnan(sent);
-                    if (usual) {
-                        if (record_venue_delay(u->venue_delay, sent, recv_ts) < 0) goto fail;
-                        sample = 0;
-                    }
-                }
-                if (usual && PyDict_SetItem(u->trade_last_ts, t->symbol, t->ts) < 0) goto fail;
+                int usual = usual_time(u->trade_last_ts, t->symbol, t->ts, u->venue_delay, recv_ts, &sample);
+                if (usual < 0) goto fail;
                 deferred = !usual;
             } else {
                 deferred = 1;
@@ -1331,24 +1339,8 @@ static PyObject *Updates_commit(UpdatesObject *self, PyObject *recv_ts) {
     if (ts != Py_None) {
         sample = (++self->timed & 15) == 0;
         if (usual && (!sample || self->venue_delay != NULL) && !self->strict_times) {
-            /* The usual venue time: the same width as the last and not before it.  Anything else is
-             * the general check's, which has the last time untouched; so is the sampled one when its
-             * delay is not recorded here. */
-            PyObject *last = PyDict_GetItemWithError(self->last_ts, symbol);
-            usual = last != NULL && PyUnicode_Check(last) && PyUnicode_IS_ASCII(last) && PyUnicode_GET_LENGTH(last) == PyUnicode_GET_LENGTH(ts) &&
-                    memcmp(PyUnicode_DATA(ts), PyUnicode_DATA(last), (size_t)PyUnicode_GET_LENGTH(ts)) >= 0;
-            if (PyErr_Occurred()) { Py_DECREF(b); Py_DECREF(symbol); Py_DECREF(ts); return NULL; }
-            if (usual && sample) {
-                double sent = usual_venue_seconds(ts);
-                usual = !isnan(sent);
-                if (usual) {
-                    if (record_venue_delay(self->venue_delay, sent, recv_ts) < 0) {
-                        Py_DECREF(b); Py_DECREF(symbol); Py_DECREF(ts); return NULL;
-                    }
-                    sample = 0;
-                }
-            }
-            if (usual && PyDict_SetItem(self->last_ts, symbol, ts) < 0) { Py_DECREF(b); Py_DECREF(symbol); Py_DECREF(ts); return NULL; }
+            usual = usual_time(self->last_ts, symbol, ts, self->venue_delay, recv_ts, &sample);
+            if (usual < 0) { Py_DECREF(b); Py_DECREF(symbol); Py_DECREF(ts); return NULL; }
         } else {
             usual = 0;
         }
@@ -1585,7 +1577,7 @@ static PyTypeObject UpdatesType = {
 
 static PyMethodDef module_methods[] = {
     {"crc32", (PyCFunction)module_crc32, METH_O, "zlib's CRC32 of bytes, as books compute it (a test's)."},
-    {"venue_seconds", (PyCFunction)Updates_venue_seconds, METH_O,
+    {"venue_seconds", (PyCFunction)module_venue_seconds, METH_O,
      "POSIX seconds of the venue's usual time (as gfws.market.context.venue_seconds), else None."},
     {NULL}
 };
