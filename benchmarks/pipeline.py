@@ -162,36 +162,43 @@ def pipeline(url: str, n: int, monitored: bool = True, recorded: bool = False, d
     book_timings: list[float] = []  # the same, by kind of message
     other_timings: list[float] = []
     state = {"count": 0, "first": 0.0, "last": 0.0, "events": 0}
-    if not monitored:  # the statistics the monitor reads (frame counts, sampled timings, venue delays) off
+    if not monitored:  # the statistics the monitor reads off (sampled timings, venue delays; frames still counted)
         from gfws.session.stats import Histogram
 
         FeedSession._venue_time = lambda self, ts, recv_ts: None  # type: ignore[method-assign]
         Histogram.record = lambda self, seconds: None  # type: ignore[method-assign]
-    receive = FeedSession.frame_received if monitored else FeedSession._frame
     clock = time.perf_counter
+    made = FeedSession.__init__
 
-    def timed(self: FeedSession, payload: bytes, recv_ts: float) -> None:
-        # Count every message; time one in 17 (timing every one would add its own cost, ~0.4 us, to the
-        # throughput being measured; 17, not 16, so that the timed messages do not line up with the session's
-        # own one-in-16 samples, which cost more: the figures hold those as often as the feed pays for them).
-        n_seen = state["count"]
-        if n_seen % 17:
-            receive(self, payload, recv_ts)
-        else:
-            start = clock()
-            receive(self, payload, recv_ts)
-            elapsed = clock() - start
-            timings.append(elapsed)
-            (book_timings if payload.startswith(b'{"channel":"book"') else other_timings).append(elapsed)
-        if self.active:
-            if n_seen == 0:
-                state["first"] = clock()
-            state["count"] = n_seen + 1
-            if n_seen + 1 == n:
-                state["last"] = clock()
-                reactor.stop()
+    def timing(self: FeedSession, *args: Any, **kwargs: Any) -> None:
+        # Each session's way in (compiled or not) wrapped as it is made: count every message; time one in 17
+        # (timing every one would add its own cost, ~0.4 us, to the throughput being measured; 17, not 16, so
+        # that the timed messages do not line up with the session's own one-in-16 samples, which cost more:
+        # the figures hold those as often as the feed pays for them).
+        made(self, *args, **kwargs)
+        receive = self.frame_received
 
-    FeedSession.frame_received = timed  # type: ignore[method-assign]
+        def timed(payload: bytes, recv_ts: float) -> None:
+            n_seen = state["count"]
+            if n_seen % 17:
+                receive(payload, recv_ts)
+            else:
+                start = clock()
+                receive(payload, recv_ts)
+                elapsed = clock() - start
+                timings.append(elapsed)
+                (book_timings if payload.startswith(b'{"channel":"book"') else other_timings).append(elapsed)
+            if self.active:
+                if n_seen == 0:
+                    state["first"] = clock()
+                state["count"] = n_seen + 1
+                if n_seen + 1 == n:
+                    state["last"] = clock()
+                    reactor.stop()
+
+        self.frame_received = timed
+
+    FeedSession.__init__ = timing  # type: ignore[method-assign]
 
     def count(event: Any) -> None:
         state["events"] += 1

@@ -50,16 +50,8 @@ class Twins:
         self.compiled = MemoryLink(subscriptions)
         self.pure = MemoryLink(subscriptions, dialect=KrakenV2Dialect(compiled=False))
         self.taken = 0  # frames the compiled path took
-        take = self.compiled.client._take_update
-        assert take is not None, "the compiled session has no compiled path"
-
-        def counting(payload, recv_ts):
-            result = take(payload, recv_ts)
-            self.taken += result is not None
-            return result
-
-        self.compiled.client._take_update = counting
-        assert self.pure.client._take_update is None and self.pure.client.updates is None
+        assert self.compiled.client.updates is not None, "the compiled session has no compiled path"
+        assert self.pure.client.updates is None
         for link in (self.compiled, self.pure):
             link.send = link.sent.append
             link.client.connection_made(SessionLink(link))
@@ -68,6 +60,7 @@ class Twins:
     def receive(self, frame: bytes) -> None:
         for link in (self.compiled, self.pure):
             link.client.frame_received(frame, link.clock.seconds())
+        self.taken += self.compiled.client.updates.taken is not None
 
     def advance(self, seconds: float) -> None:
         for link in (self.compiled, self.pure):
@@ -464,19 +457,20 @@ def test_the_compiled_venue_time_is_the_general_paths_to_the_bit():
         assert _gfws_book.venue_seconds(other) is None, other
 
 
-def test_the_sampled_venue_delay_is_recorded_on_the_compiled_path_as_on_the_general_path(orderbook_fixture):
+def test_the_sampled_venue_delay_is_recorded_on_the_compiled_path_as_on_the_general_path(orderbook_fixture,
+                                                                                         monkeypatch):
+    from gfws.market.books import BookHandler
+
+    handed_back, committed = [], BookHandler.committed
+
+    def watching(self, result, recv_ts):  # what the compiled path hands back for the general checks
+        handed_back.append(result)
+        committed(self, result, recv_ts)
+
+    monkeypatch.setattr(BookHandler, "committed", watching)
     twins = live_twins(orderbook_fixture)
     book = snapshot_book(orderbook_fixture)
     twins.advance(1_690_731_000 - twins.compiled.clock.seconds())
-    take, handed_back = twins.compiled.client._take_update, []
-
-    def watching(payload, recv_ts):
-        result = take(payload, recv_ts)
-        if type(result) is tuple:
-            handed_back.append(result)
-        return result
-
-    twins.compiled.client._take_update = watching
     for i in range(64):
         twins.receive(update(book, [("29400.1", f"{i + 1}.00000000")], f"2023-07-30T15:29:{i % 60:02d}.250000Z"
                              if i < 60 else "2023-07-30T15:29:59.750000Z"))
@@ -553,21 +547,112 @@ def test_a_new_precision_for_a_pair_is_honoured_by_the_compiled_trade_path():
     assert twins.taken == 2 and twins.compiled.reporter.counts
 
 
-def test_a_failure_before_the_compiled_path_took_a_frame_leaves_the_frame_to_the_general_path(orderbook_fixture):
-    """Found by review: an exception from the compiled path before it took the frame (taken is None) must
-    not drop the frame as an internal error: the general path has it."""
+class Doubles:
+    """What a compiled receiver calls, recorded (the session's methods and routes stand-ins)."""
+
+    def __init__(self, market_fails: BaseException | None = None) -> None:
+        self.calls: list = []
+        self.received = 0
+        self.last_data = None
+        self.market_fails = market_fails
+        self.recorded: list[float] = []
+
+    def record(self, seconds: float) -> None:
+        self.recorded.append(seconds)
+
+    def market(self, event) -> None:
+        self.calls.append(("market", event))
+        if self.market_fails is not None:
+            raise self.market_fails
+
+    def receiver(self, updates):
+        return updates.receiver(self, self, self, lambda *a: self.calls.append(("general", *a)),
+                                lambda: self.calls.append(("duplicate",)),
+                                lambda *a: self.calls.append(("trades", *a)), lambda *a: self.calls.append(("books", *a)),
+                                lambda *a: self.calls.append(("failed", *a)), 16)
+
+
+def test_the_compiled_receiver_routes_every_frame_as_the_session_does(orderbook_fixture):
+    """Taken and usual: counted, the liveness told, the Book to the market route; a resend to duplicate();
+    not taken, or failing before it was taken (not bytes): the general path; one frame in 16 timed."""
+    from gfws.events import Book
+
     twins = live_twins(orderbook_fixture)
-    client = twins.compiled.client
+    twins.receive(compact(orderbook_fixture["updates"][0]))  # the symbol's first time: the general check
+    doubles = Doubles()
+    receive = doubles.receiver(twins.compiled.client.updates).receive
+    frame = compact(orderbook_fixture["updates"][1])
+    receive(frame, 5.0)
+    assert [c[0] for c in doubles.calls] == ["market"] and type(doubles.calls[0][1]) is Book
+    assert doubles.received == 1 and doubles.last_data == 5.0
+    receive(frame, 6.0)  # the same frame again: a resend
+    receive(b'{"channel":"heartbeat"}', 7.0)
+    receive(bytearray(b'{"channel":"heartbeat"}'), 8.0)
+    assert doubles.calls[1:] == [("duplicate",), ("general", b'{"channel":"heartbeat"}', 7.0),
+                                 ("general", bytearray(b'{"channel":"heartbeat"}'), 8.0)]
+    assert doubles.received == 4 and doubles.last_data == 6.0  # neither the heartbeat nor the general path's
+    for _ in range(28):
+        receive(b"{}", 9.0)
+    assert doubles.received == 32 and len(doubles.recorded) == 2 and all(0 < s < 1 for s in doubles.recorded)
 
-    def failing(payload, recv_ts):
-        client.updates.parse(b"not a frame it takes")  # taken: None
-        raise RuntimeError("before taking")
 
-    client._take_update = failing
-    frame = compact(orderbook_fixture["updates"][0])
-    twins.receive(frame)
-    twins.assert_same()  # the book event, from the general path
-    assert twins.compiled.of("book") and not twins.compiled.reporter.counts["internal_error"]
+def test_an_error_after_the_compiled_receiver_took_a_frame_is_reported_not_raised(orderbook_fixture):
+    """As the session's ``except Exception``: the channel, the error (with its traceback) and the receipt to
+    ``failed``, the liveness told; KeyboardInterrupt and the like go on up."""
+    twins = live_twins(orderbook_fixture)
+    twins.receive(compact(orderbook_fixture["updates"][0]))  # the symbol's first time: the general check
+    doubles = Doubles(market_fails=ValueError("a subscriber's bug"))
+    receive = doubles.receiver(twins.compiled.client.updates).receive
+    receive(compact(orderbook_fixture["updates"][1]), 5.0)
+    (failed,) = [c for c in doubles.calls if c[0] == "failed"]
+    assert failed[1] == "book" and isinstance(failed[2], ValueError) and failed[3] == 5.0
+    assert failed[2].__traceback__ is not None and doubles.last_data == 5.0
+    doubles.market_fails = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt):
+        receive(compact(orderbook_fixture["updates"][2]), 6.0)
+
+
+def test_a_session_with_a_compiled_receiver_is_collected():
+    """The receiver holds the session's methods and the session holds the receiver: the garbage collector
+    must see the cycle, or every connection's session would be kept for ever."""
+    import gc
+    import weakref
+
+    link = MemoryLink([sub("book", "BTC/USD")])
+    assert link.client.updates is not None
+    session = weakref.ref(link.client)
+    del link
+    gc.collect()
+    assert session() is None
+
+
+def test_a_frame_failing_in_a_session_is_reported_as_an_internal_error(orderbook_fixture, monkeypatch):
+    """The whole way: a publishing route that raises on the compiled path is an internal error naming the
+    channel, logged with its traceback; the next frame is handled."""
+    from twisted.logger import globalLogPublisher
+
+    twins = live_twins(orderbook_fixture)
+    twins.receive(compact(orderbook_fixture["updates"][0]))  # the symbol's first time: the general check
+    client, logged = twins.compiled.client, []
+    calls = [0]
+
+    def market(event):
+        calls[0] += 1
+        if calls[0] == 1:
+            raise ValueError("route broke")
+        twins.compiled.events.append(event)
+
+    monkeypatch.setattr(client._outlet, "market", market)
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        client.frame_received(compact(orderbook_fixture["updates"][1]), 1.0)
+        client.frame_received(compact(orderbook_fixture["updates"][2]), 2.0)
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+    assert twins.compiled.reporter.counts["internal_error"] == 1
+    failures = [e for e in logged if e.get("log_failure") is not None]
+    assert failures and failures[0]["log_failure"].check(ValueError) and failures[0]["channel"] == "book"
+    assert calls[0] == 2
 
 
 @pytest.mark.skipif(not hasattr(__import__("resource"), "getrusage"), reason="no getrusage here")

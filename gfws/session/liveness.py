@@ -24,6 +24,11 @@ from twisted.internet.task import LoopingCall
 
 
 class LivenessMonitor:
+    # Slots: the compiled session writes last_data for every frame, in place.
+    __slots__ = ("_channel_timeouts", "_clock", "_last_check", "_last_ping", "_loop", "_on_dead", "_on_stale",
+                 "_ping_outstanding", "_ping_queued", "_seen", "_send_ping", "_subscribed", "check_interval",
+                 "data_timeout", "dead", "last_data", "ping_interval", "ping_timeout")
+
     def __init__(
         self,
         clock: IReactorTime,

@@ -20,11 +20,12 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from gfws.account import ExecutionsHandler, FillLedger, OrderStates
 from gfws.config import IntegrityConfig, LivenessConfig, RateLimitConfig, SubscriptionConfig
-from gfws.events import Book, Error, Event
+from gfws.events import Error, Event
 from gfws.integrity.gate import DIGESTED, FrameGate
 from gfws.integrity.report import IntegrityReporter
 from gfws.interfaces import IConnectionHandler, IConnectionLink, IEventHandler, IEventOutlet, IVenueDialect
@@ -149,7 +150,6 @@ class FeedSession:
             integrity.max_message_age > 0, self.instruments.precisions, expected.get("trade"),
             context.seen["trade"], context.last_times("trade"), self.gate.digests, self.stats.by_channel,
             self.stats.venue_delay.record)
-        self._take_update = self.updates.take if self.updates is not None else None
         handlers: list[IEventHandler] = [
             StatusHandler(context, lambda system: self._link.venue_status(system)),
             InstrumentHandler(context, self._precision_changed, lambda symbol: self.trades.precision_known(symbol)),
@@ -187,6 +187,12 @@ class FeedSession:
             on_dead=self._unusable,
             on_stale=self._stale,
         )
+        # Every frame's way in: compiled where the venue's usual updates are (the same steps as
+        # _received, in one call), else _received.
+        self.frame_received: Callable[[bytes, float], None] = self._received if self.updates is None else (
+            self.updates.receiver(self.stats, self.liveness, self._outlet, self._frame, self.gate.duplicate,
+                                  self.trades.committed, self.books.committed, self._handler_failed,
+                                  SAMPLE_EVERY).receive)
 
     # -- IConnectionHandler -------------------------------------------------
 
@@ -239,7 +245,8 @@ class FeedSession:
     def binary_received(self, payload: bytes, recv_ts: float) -> None:
         self._reporter.report("binary_frame", f"{len(payload)}-byte binary frame", recv_ts, endpoint=self.endpoint)
 
-    def frame_received(self, payload: bytes, recv_ts: float) -> None:
+    def _received(self, payload: bytes, recv_ts: float) -> None:
+        """``frame_received`` where no compiled path is (the compiled receiver does the same)."""
         stats = self.stats
         stats.received += 1
         if stats.received & (SAMPLE_EVERY - 1):
@@ -250,29 +257,7 @@ class FeedSession:
             stats.record(perf_counter() - started)
 
     def _frame(self, payload: bytes, recv_ts: float) -> None:
-        take = self._take_update
-        if take is not None:
-            # The venue's usual book or trade update, taken by the compiled path: the same steps as
-            # below (not a resend, counted, handled) in one call; the event published here.
-            try:
-                result = take(payload, recv_ts)
-                if result is not None:
-                    self.liveness.last_data = recv_ts
-                    if type(result) is Book:
-                        self._outlet.market(result)  # the usual book update: verified, in time, not crossed
-                    elif result is False:
-                        self.gate.duplicate()
-                    elif type(result) is list:
-                        self.trades.committed(result, recv_ts)
-                    else:
-                        self.books.committed(result, recv_ts)
-                    return
-            except Exception as e:  # a bug of ours must not kill the connection
-                channel = self.updates.taken
-                if channel is not None:  # taken, then failed: reported; else the general path has the frame
-                    self.liveness.last_data = recv_ts
-                    self._handler_failed(channel, e, recv_ts)
-                    return
+        """A frame the compiled path did not take (every frame where there is none)."""
         try:
             message = self._dialect.parse(payload)
         except MessageError as e:
@@ -309,7 +294,7 @@ class FeedSession:
             self._subscribe_configured()
 
     def _handler_failed(self, channel: str, error: Exception, recv_ts: float) -> None:
-        self.log.failure("{channel} handler failed", channel=channel)
+        self.log.failure("{channel} handler failed", Failure(error), channel=channel)
         self._reporter.report("internal_error", repr(error), recv_ts, channel=channel, endpoint=self.endpoint)
 
     def _ack_received(self, ack: Ack, recv_ts: float) -> None:
