@@ -103,9 +103,10 @@ class IVenueDialect(Interface):
         gives the session's whole way in for every frame in one compiled call (its ``receive`` is the
         session's ``frame_received``): the frame counted in ``stats.received`` (one in ``sample_every``
         timed into ``stats.record``), ``take``; for a frame taken ``liveness.last_data`` set and the usual
-        ``Book`` handed to ``outlet.market``, what ``take`` hands back to ``duplicate()``,
-        ``trades(list, recv_ts)`` or ``books(tuple, recv_ts)``; a frame not taken to ``general(payload,
-        recv_ts)``; an ``Exception`` after taking to ``failed(channel, error, recv_ts)``.
+        ``Book`` handed to ``outlet.market``, a list of usual ``Trade`` events to ``outlet.trades``, what
+        else ``take`` hands back to ``duplicate()``, ``trades(list, recv_ts)`` or ``books(tuple,
+        recv_ts)``; a frame not taken to ``general(payload, recv_ts)``; an ``Exception`` after taking
+        to ``failed(channel, error, recv_ts)``.
         """
 
 
@@ -219,6 +220,7 @@ class IEventOutlet(Interface):
         "Callable taking the endpoint's books and tickers: the bus while the endpoint leads, nowhere otherwise. "
         "It changes with the leader: read it for each event."
     )
+    trades = Attribute("Callable taking one frame's trades (a list of Trade events, in order): as publish for each.")
 
 
 class IEventSink(Interface):

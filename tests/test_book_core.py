@@ -565,6 +565,9 @@ class Doubles:
         if self.market_fails is not None:
             raise self.market_fails
 
+    def trades(self, events) -> None:  # the outlet's route for one frame's usual trades
+        self.calls.append(("trade route", list(events)))
+
     def receiver(self, updates):
         return updates.receiver(self, self, self, lambda *a: self.calls.append(("general", *a)),
                                 lambda: self.calls.append(("duplicate",)),
@@ -594,6 +597,24 @@ def test_the_compiled_receiver_routes_every_frame_as_the_session_does(orderbook_
     for _ in range(28):
         receive(b"{}", 9.0)
     assert doubles.received == 32 and len(doubles.recorded) == 2 and all(0 < s < 1 for s in doubles.recorded)
+
+
+def test_the_compiled_receiver_hands_a_frames_usual_trades_to_the_outlet_at_once():
+    """Every item usual: the list to the outlet's trade route; an item for the general time check: the
+    session's trade handler has the whole list (which publishes each in order)."""
+    from gfws.events import Trade
+
+    twins = trade_twins()
+    twins.receive(trades_frame({**TRADE, "trade_id": 1}))  # the symbol's first time: the general check
+    doubles = Doubles()
+    receive = doubles.receiver(twins.compiled.client.updates).receive
+    receive(trades_frame({**TRADE, "trade_id": 2}, {**TRADE, "trade_id": 3}), 5.0)
+    (route,) = doubles.calls
+    assert route[0] == "trade route" and [t.trade_id for t in route[1]] == [2, 3]
+    assert all(type(t) is Trade for t in route[1])
+    receive(trades_frame({**TRADE, "trade_id": 4, "timestamp": "2023-07-30T15:30:00.000000Z"}), 6.0)  # earlier
+    kind, handed, recv_ts = doubles.calls[1]
+    assert kind == "trades" and recv_ts == 6.0 and type(handed[0]) is tuple
 
 
 def test_an_error_after_the_compiled_receiver_took_a_frame_is_reported_not_raised(orderbook_fixture):

@@ -7,7 +7,11 @@ time since those trades: only the per-symbol mark can keep them out.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest_twisted
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
@@ -93,3 +97,28 @@ def test_a_failback_loses_no_trade_that_straddles_the_switch():
     new.publish(trade(3))
     new.publish(trade(4))
     assert [e.trade_id for e in published] == [1, 2, 3, 4]
+
+
+@given(st.lists(st.tuples(st.sampled_from(SYMBOLS), st.integers(0, 40), st.booleans(), st.integers(1, 4)),
+                max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_one_frames_trades_at_once_pass_as_each_trade_alone(frames):
+    """The compiled path hands the selector a frame's usual trades at once (``trade_update``, the next id
+    inline): the same events, marks, holes, repeats and gap reports as ``trade`` for each in turn."""
+    from gfws.publish.selector import Selector
+
+    def trade(symbol, trade_id, snapshot, recv_ts):
+        return Trade(venue="kraken", recv_ts=recv_ts, symbol=symbol, trade_id=trade_id, side="buy",
+                     price=Decimal("1"), qty=Decimal("1"), ord_type="limit", ts=None, snapshot=snapshot)
+
+    singly, batched = [], []
+    one, many = Selector(singly.append, False), Selector(batched.append, False)
+    for n, (symbol, first, snapshot, count) in enumerate(frames):
+        events = [trade(symbol, first + k * (1 + (first + k) % 3 // 2), snapshot, float(n)) for k in range(count)]
+        for event in events:
+            one.trade(event, "a")
+        many.trade_update("a", events)
+    assert batched == singly
+    assert (many.trades.marks, many.trades._holes, many.trades.repeats) == \
+        (one.trades.marks, one.trades._holes, one.trades.repeats)
+    assert many.last_trade == one.last_trade

@@ -25,7 +25,7 @@ from zope.interface import implementer
 
 from gfws.account import ExecutionsHandler, FillLedger, OrderStates
 from gfws.config import IntegrityConfig, LivenessConfig, RateLimitConfig, SubscriptionConfig
-from gfws.events import Error, Event
+from gfws.events import Error, Event, Trade
 from gfws.integrity.gate import DIGESTED, FrameGate
 from gfws.integrity.report import IntegrityReporter
 from gfws.interfaces import IConnectionHandler, IConnectionLink, IEventHandler, IEventOutlet, IVenueDialect
@@ -72,6 +72,10 @@ class _PublishAll:
 
     def __init__(self, publish: Callable[[Event], None]) -> None:
         self.market = self.publish = publish
+
+    def trades(self, events: list[Trade]) -> None:
+        for event in events:
+            self.publish(event)
 
 
 @implementer(IConnectionHandler)

@@ -1605,12 +1605,13 @@ typedef struct {
     UpdatesObject *updates;
     PyObject *stats, *liveness, *outlet;
     PyObject *record, *general, *duplicate, *trades, *books, *failed;
+    PyObject *trade_route; /* outlet.trades: one frame's usual trades */
     Attr received, last_data, market; /* stats.received, liveness.last_data, outlet.market */
     unsigned long sample_mask;
 } ReceiverObject;
 
 static PyTypeObject ReceiverType;
-static PyObject *s_received, *s_last_data, *s_record; /* and s_market, the ord_type literal */
+static PyObject *s_received, *s_last_data, *s_record, *s_trades; /* and s_market, the ord_type literal */
 
 static PyObject *Updates_take(UpdatesObject *self, PyObject *const *args, Py_ssize_t nargs);
 
@@ -1631,6 +1632,12 @@ static PyObject *receiver_failed(ReceiverObject *self, PyObject *recv_ts) {
     PyObject *done = PyObject_Vectorcall(self->failed, args, 3, NULL);
     Py_DECREF(value);
     return done;
+}
+
+static int all_of_type(PyObject *list, PyTypeObject *type) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++)
+        if (Py_TYPE(PyList_GET_ITEM(list, i)) != type) return 0;
+    return type != NULL;
 }
 
 static PyObject *receiver_frame(ReceiverObject *self, PyObject *payload, PyObject *recv_ts) {
@@ -1660,6 +1667,8 @@ static PyObject *receiver_frame(ReceiverObject *self, PyObject *payload, PyObjec
         Py_XDECREF(market);
     } else if (result == Py_False) {
         done = PyObject_Vectorcall(self->duplicate, NULL, 0, NULL);
+    } else if (PyList_CheckExact(result) && all_of_type(result, (PyTypeObject *)self->updates->trade_type)) {
+        done = PyObject_Vectorcall(self->trade_route, &result, 1, NULL); /* the usual trades: the outlet's */
     } else {
         PyObject *handed[2] = {result, recv_ts};
         done = PyObject_Vectorcall(PyList_CheckExact(result) ? self->trades : self->books, handed, 2, NULL);
@@ -1716,6 +1725,7 @@ static int Receiver_traverse(ReceiverObject *self, visitproc visit, void *arg) {
     Py_VISIT(self->trades);
     Py_VISIT(self->books);
     Py_VISIT(self->failed);
+    Py_VISIT(self->trade_route);
     return 0;
 }
 
@@ -1730,6 +1740,7 @@ static int Receiver_clear(ReceiverObject *self) {
     Py_CLEAR(self->trades);
     Py_CLEAR(self->books);
     Py_CLEAR(self->failed);
+    Py_CLEAR(self->trade_route);
     return 0;
 }
 
@@ -1758,8 +1769,11 @@ static PyObject *Updates_receiver(UpdatesObject *self, PyObject *args, PyObject 
     }
     PyObject *record = PyObject_GetAttr(stats, s_record);
     if (record == NULL) return NULL;
+    PyObject *trade_route = PyObject_GetAttr(outlet, s_trades);
+    if (trade_route == NULL) { Py_DECREF(record); return NULL; }
     ReceiverObject *r = PyObject_GC_New(ReceiverObject, &ReceiverType);
-    if (r == NULL) { Py_DECREF(record); return NULL; }
+    if (r == NULL) { Py_DECREF(record); Py_DECREF(trade_route); return NULL; }
+    r->trade_route = trade_route;
     r->updates = (UpdatesObject *)Py_NewRef(self);
     r->stats = Py_NewRef(stats);
     r->liveness = Py_NewRef(liveness);
@@ -1861,7 +1875,8 @@ PyMODINIT_FUNC PyInit__gfws_book(void) {
         (s_qty_decimals = PyUnicode_InternFromString("qty_decimals")) == NULL ||
         (s_received = PyUnicode_InternFromString("received")) == NULL ||
         (s_last_data = PyUnicode_InternFromString("last_data")) == NULL ||
-        (s_record = PyUnicode_InternFromString("record")) == NULL)
+        (s_record = PyUnicode_InternFromString("record")) == NULL ||
+        (s_trades = PyUnicode_InternFromString("trades")) == NULL)
         return NULL;
     if (PyType_Ready(&BookType) < 0 || PyType_Ready(&UpdatesType) < 0 || PyType_Ready(&DigestsType) < 0 ||
         PyType_Ready(&ReceiverType) < 0) return NULL;
