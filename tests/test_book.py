@@ -104,6 +104,9 @@ def test_the_compiled_core_is_built_wherever_a_c_compiler_is():
         pytest.skip("no C compiler or Python headers here: the pure-Python book is used")
     assert COMPILED_BOOK is not None, "pip did not build _gfws_book although a C compiler is here"
     assert kraken_book.COMPILED == (not os.environ.get("GFWS_PURE_PYTHON"))
+    from gfws.publish import bus
+
+    assert (bus.FANOUT is not None) == (not os.environ.get("GFWS_PURE_PYTHON")), "_gfws_bus was not built"
 
 
 def test_the_feed_says_whether_its_compiled_core_is_in_use():

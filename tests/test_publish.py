@@ -20,6 +20,18 @@ from gfws.publish.jsonl import encode_event
 D = Decimal
 
 
+@pytest.fixture(autouse=True, params=["compiled", "pure"])
+def bus_kind(request, monkeypatch):
+    """Every test here runs against each publish (compiled, pure Python): they must behave the same."""
+    from gfws.publish import bus
+
+    if request.param == "pure":
+        monkeypatch.setattr(bus, "FANOUT", None)
+    elif bus.FANOUT is None:
+        pytest.skip("the compiled bus is not built here")
+    return request.param
+
+
 def trade(i=1, qty="0.00000001"):
     return Trade(venue="kraken", recv_ts=1700000000.25, symbol="BTC/USD", trade_id=i, side="buy",
                  price=D("30000.0"), qty=D(qty), ord_type="limit", ts="2023-09-25T07:49:37.708706Z")
@@ -310,3 +322,77 @@ def test_books_and_tickers_pass_from_the_leader_only_whenever_its_outlet_was_mad
     a.publish(book("a4"))
     none.publish(Error(venue="kraken", recv_ts=1.0, message="always passes"))
     assert [getattr(e, "symbol", None) or e.message for e in published] == ["a1", "a2", "b2", "always passes"]
+
+
+def test_publish_counts_calls_and_refuses_as_the_pure_bus_does(bus_kind):
+    """Counts survive subscription changes; a subscriber added during a publish hears the next event,
+    one removed still gets the current one; a publish from inside a subscriber is delivered in turn; a
+    non-event is refused; KeyboardInterrupt from a subscriber is not swallowed."""
+    p = Publisher(Clock())
+    assert (p.publish == p._publish) == (bus_kind == "pure")
+    got = []
+
+    def first(event):
+        got.append(("first", event.trade_id))
+        if event.trade_id == 1:
+            stop_second()
+            p.subscribe(lambda e: got.append(("late", e.trade_id)), "trade")
+            p.publish(trade(10))
+
+    p.subscribe(first, "trade")
+    stop_second = p.subscribe(lambda e: got.append(("second", e.trade_id)), "trade")
+    p.publish(trade(1))
+    p.publish(trade(2))
+    assert got == [("first", 1), ("first", 10), ("late", 10), ("second", 1), ("first", 2), ("late", 2)]
+    assert p.published == {"trade": 3}
+    with pytest.raises(KeyError):
+        p.publish("not an event")
+
+    def interrupted(event):
+        raise KeyboardInterrupt
+
+    p.subscribe(interrupted, "error")
+    with pytest.raises(KeyboardInterrupt):
+        p.publish(Error(venue="kraken", recv_ts=1.0, message="x"))
+    assert p.subscriber_errors == 0
+
+
+def test_a_subscribers_error_is_logged_with_its_traceback_once_then_every_thousandth(bus_kind):
+    from twisted.logger import globalLogPublisher
+
+    p, logged = Publisher(Clock()), []
+
+    def broken(event):
+        raise RuntimeError("strategy bug")
+
+    p.subscribe(broken, "trade")
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        for i in range(2000):
+            p.publish(trade(i))
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+    failures = [e["log_failure"] for e in logged if e.get("log_failure") is not None]
+    assert p.subscriber_errors == 2000 and len(failures) == 3  # the 1st, 1000th and 2000th
+    assert all(f.check(RuntimeError) for f in failures) and failures[0].tb is not None
+
+
+def test_a_publisher_and_its_subscribers_are_collected(bus_kind):
+    """The bus holds its subscribers and a subscriber may hold the bus: the collector must see the cycle."""
+    import gc
+    import weakref
+
+    class Strategy:
+        def __init__(self, publisher):
+            self.publisher = publisher
+            publisher.subscribe(self.on_event)
+
+        def on_event(self, event):
+            pass
+
+    p = Publisher(Clock())
+    strategy = Strategy(p)
+    gone = weakref.ref(p), weakref.ref(strategy)
+    del p, strategy
+    gc.collect()
+    assert gone[0]() is None and gone[1]() is None

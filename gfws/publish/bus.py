@@ -5,7 +5,10 @@ strategy sees an event with no added latency.  Sinks (files, brokers) get
 events in batches: the first event of a batch schedules one flush for the
 end of the current reactor turn, so a burst of WebSocket frames read
 together becomes one write; a full batch is flushed at once.  Nothing here
-creates a Deferred, task or thread per event.
+creates a Deferred, task or thread per event.  ``publish`` is compiled
+(``_bus.c``, built as ``_gfws_bus``) where it was built at install, and
+Python otherwise (or with ``GFWS_PURE_PYTHON=1``): the same calls, counts
+and errors.
 
 A sink's ``flush`` and ``close`` may return a Deferred (a broker's write is
 not done when the call returns).  A flush is not waited for: the next batch
@@ -15,8 +18,10 @@ goes out on the next turn regardless, and a failure is logged and counted.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -27,6 +32,20 @@ from gfws.events import EVENT_TYPES, Event
 from gfws.interfaces import IEventSink
 
 Subscriber = Callable[[Event], object]
+
+
+def _compiled() -> Any:
+    """The compiled publish, unless not built here (no C compiler at install) or GFWS_PURE_PYTHON=1."""
+    if os.environ.get("GFWS_PURE_PYTHON"):
+        return None
+    try:
+        from _gfws_bus import Fanout  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return Fanout
+
+
+FANOUT: Any = _compiled()
 
 
 class Publisher:
@@ -44,6 +63,10 @@ class Publisher:
         self._published: dict[type, int] = dict.fromkeys(EVENT_TYPES.values(), 0)
         self.subscriber_errors = 0
         self.sink_errors = 0
+        self._fanout = FANOUT(self._subscriber_failed) if FANOUT is not None else None
+        # Every event's one call: compiled where built.
+        self.publish: Callable[[Event], None] = self._fanout if self._fanout is not None else self._publish
+        self._rebuild()
 
     def subscribe(self, callback: Subscriber, *types: str) -> Callable[[], None]:
         """Call ``callback(event)`` for events of ``types`` (all when none given).
@@ -68,9 +91,13 @@ class Publisher:
 
     def _rebuild(self) -> None:
         self._dispatch = {cls: tuple(subs) for cls, subs in self._by_type.items()}
+        if self._fanout is not None:
+            self._fanout.route(self._dispatch)
 
     def add_sink(self, sink: IEventSink) -> None:
         self._sinks.append(sink)
+        if self._fanout is not None:
+            self._fanout.queue = self._queue
 
     @property
     def sinks(self) -> tuple[IEventSink, ...]:
@@ -79,29 +106,39 @@ class Publisher:
     @property
     def published(self) -> Counter[str]:
         """Events published so far, by type name."""
-        return Counter({cls.__struct_config__.tag: n for cls, n in self._published.items() if n})  # type: ignore[attr-defined]
+        counts: dict[Any, int] = self._fanout.counts() if self._fanout is not None else self._published
+        return Counter({cls.__struct_config__.tag: n for cls, n in counts.items() if n})
 
-    def publish(self, event: Event) -> None:
+    def _publish(self, event: Event) -> None:
+        """``publish`` where it is not compiled (the compiled one does the same)."""
         kind = type(event)
         self._published[kind] += 1
         for subscriber in self._dispatch[kind]:
             try:
                 subscriber(event)
-            except Exception:
-                self.subscriber_errors += 1
-                if self.subscriber_errors == 1 or self.subscriber_errors % 1000 == 0:
-                    self.log.failure(
-                        "subscriber {subscriber!r} raised ({count} so far); the feed goes on",
-                        subscriber=subscriber,
-                        count=self.subscriber_errors,
-                    )
+            except Exception as e:
+                self._subscriber_failed(subscriber, e)
         if self._sinks:
-            pending = self._pending
-            pending.append(event)
-            if len(pending) >= self._max_batch:
-                self.flush()
-            elif self._flush_call is None:
-                self._flush_call = self._clock.callLater(0, self.flush)
+            self._queue(event)
+
+    def _subscriber_failed(self, subscriber: Subscriber, error: BaseException) -> None:
+        self.subscriber_errors += 1
+        if self.subscriber_errors == 1 or self.subscriber_errors % 1000 == 0:
+            self.log.failure(
+                "subscriber {subscriber!r} raised ({count} so far); the feed goes on",
+                Failure(error),
+                subscriber=subscriber,
+                count=self.subscriber_errors,
+            )
+
+    def _queue(self, event: Event) -> None:
+        """Batch ``event`` for the sinks: flushed at the end of this reactor turn, or now if full."""
+        pending = self._pending
+        pending.append(event)
+        if len(pending) >= self._max_batch:
+            self.flush()
+        elif self._flush_call is None:
+            self._flush_call = self._clock.callLater(0, self.flush)
 
     def flush(self) -> None:
         """Hand the pending batch to every sink and flush them.
@@ -139,6 +176,8 @@ class Publisher:
         self.flush()
         closing: list[Deferred[None]] = []
         sinks, self._sinks = self._sinks, []  # closed sinks are forgotten (a restart adds new ones)
+        if self._fanout is not None:
+            self._fanout.queue = None
         for sink in sinks:
             try:
                 closed = sink.close()
