@@ -120,6 +120,9 @@ def test_the_feed_says_whether_its_compiled_core_is_in_use():
     for dialect, expected in ((KrakenV2Dialect(), COMPILED_BOOK is not None), (KrakenV2Dialect(compiled=False), False)):
         feed = FeedService(config, dialect=dialect)  # made, never started
         assert diagnostics(feed)["venue"]["compiled_core"] is expected
+        from gfws.publish import bus
+
+        assert diagnostics(feed)["compiled_publish"] is (bus.FANOUT is not None)
 
 
 def test_decimals_made_in_place_are_the_constructors_decimals_on_the_python_that_allows_it():

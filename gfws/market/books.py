@@ -9,6 +9,7 @@ snapshot.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from sys import intern
 from typing import Any
 
 from zope.interface import implementer
@@ -78,7 +79,7 @@ class BookHandler:
         item: BookData
         seen = self._seen
         for item in message.items:
-            seen[item.symbol] = recv_ts
+            seen[intern(item.symbol)] = recv_ts  # interned keys: the compiled path finds them by identity
             self._apply(item, message.snapshot, recv_ts)
 
     def _apply(self, item: BookData, snapshot: bool, recv_ts: float) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from sys import intern
 
 from gfws.events import Event
 from gfws.integrity.report import IntegrityReporter
@@ -91,7 +92,9 @@ class FeedContext:
             self._venue_time(ts, recv_ts)
         last_ts = self._last_ts[channel]
         last = last_ts.get(symbol)
-        if last is None or (ts >= last if len(ts) == len(last) else _not_before(ts, last)):
+        if last is None:
+            last_ts[intern(symbol)] = ts  # interned keys: the compiled path finds them by identity
+        elif ts >= last if len(ts) == len(last) else _not_before(ts, last):
             last_ts[symbol] = ts
         else:
             before = venue_seconds(last)

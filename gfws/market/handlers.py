@@ -8,6 +8,7 @@ their own handler (``gfws.market.books``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from sys import intern
 from typing import Any
 
 from zope.interface import implementer
@@ -100,7 +101,7 @@ class _ItemHandler:
         channel = self.channel
         snapshot = message.snapshot
         for item in self.in_order(message):
-            self._seen[item.symbol] = recv_ts
+            self._seen[intern(item.symbol)] = recv_ts  # interned keys: the compiled path finds them by identity
             if not context.admit(channel, item.symbol, item.timestamp, recv_ts):
                 continue
             p = context.instruments.precision(item.symbol)

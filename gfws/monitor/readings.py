@@ -139,6 +139,7 @@ def diagnostics(feed: Any) -> dict[str, Any]:
         "events_published": dict(feed.publisher.published),
         "integrity": dict(feed.reporter.counts),
         "subscriber_errors": feed.publisher.subscriber_errors,
+        "compiled_publish": feed.publisher.compiled,
         "alerts": {
             "firing": [{"name": name, "subject": subject, "detail": detail}
                        for (name, subject), detail in sorted(feed.alerts.firing.items(), key=str)],

@@ -104,6 +104,11 @@ class Publisher:
         return tuple(self._sinks)
 
     @property
+    def compiled(self) -> bool:
+        """Whether ``publish`` is the compiled one."""
+        return self._fanout is not None
+
+    @property
     def published(self) -> Counter[str]:
         """Events published so far, by type name."""
         counts: dict[Any, int] = self._fanout.counts() if self._fanout is not None else self._published

@@ -14,6 +14,7 @@ unusable so the endpoint replaces the connection.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from sys import intern
 from time import perf_counter
 from typing import Any
 
@@ -282,7 +283,7 @@ class FeedSession:
     def _route(self, message: ChannelData, recv_ts: float) -> None:
         if not self.gate.admit(message, recv_ts):
             return
-        channel = message.channel
+        channel = intern(message.channel)  # as the compiled path's keys: found by identity
         by_channel = self.stats.by_channel
         by_channel[channel] = by_channel.get(channel, 0) + 1
         handler = self._handlers.get(channel)

@@ -408,7 +408,9 @@ static int Book_init(BookObject *self, PyObject *args, PyObject *kw) {
     Py_ssize_t depth;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "Un", names, &symbol, &depth)) return -1;
     if (depth < 1) { PyErr_SetString(PyExc_ValueError, "depth must be >= 1"); return -1; }
-    Py_XSETREF(self->symbol, Py_NewRef(symbol));
+    Py_INCREF(symbol);
+    if (PyUnicode_CheckExact(symbol)) PyUnicode_InternInPlace(&symbol); /* keys match by identity: see intern() */
+    Py_XSETREF(self->symbol, symbol);
     self->depth = depth;
     self->price_decimals = self->qty_decimals = -1;
     self->live = 0;
@@ -1172,6 +1174,7 @@ static int parse_trades(UpdatesObject *u, const char *p, const char *end) {
             t->symbol = Py_NewRef(u->known[known].symbol);
         } else {
             if ((t->symbol = PyUnicode_FromStringAndSize(s, slen)) == NULL) { PyErr_Clear(); return 0; }
+            PyUnicode_InternInPlace(&t->symbol); /* the dicts' keys are interned: found by identity */
             if (u->nknown < KNOWN_SYMBOLS && slen <= KNOWN_SYMBOL_LEN) {
                 memcpy(u->known[known].text, s, (size_t)slen);
                 u->known[known].len = slen;
