@@ -99,11 +99,12 @@ class IVenueDialect(Interface):
         With ``venue_delay`` (a callable taking seconds), the item sampled for venue delay is recorded
         there when its time is the usual case, instead of being handed back as sampled.
 
-        ``receiver(stats, liveness, outlet, general, duplicate, trades, books, failed, sample_every)``
+        ``receiver(stats, liveness, outlet, trade_route, general, duplicate, trades, books, failed,
+        sample_every)``
         gives the session's whole way in for every frame in one compiled call (its ``receive`` is the
         session's ``frame_received``): the frame counted in ``stats.received`` (one in ``sample_every``
         timed into ``stats.record``), ``take``; for a frame taken ``liveness.last_data`` set and the usual
-        ``Book`` handed to ``outlet.market``, a list of usual ``Trade`` events to ``outlet.trades``, what
+        ``Book`` handed to ``outlet.market``, a list of usual ``Trade`` events to ``trade_route``, what
         else ``take`` hands back to ``duplicate()``, ``trades(list, recv_ts)`` or ``books(tuple,
         recv_ts)``; a frame not taken to ``general(payload, recv_ts)``; an ``Exception`` after taking
         to ``failed(channel, error, recv_ts)``.

@@ -569,7 +569,7 @@ class Doubles:
         self.calls.append(("trade route", list(events)))
 
     def receiver(self, updates):
-        return updates.receiver(self, self, self, lambda *a: self.calls.append(("general", *a)),
+        return updates.receiver(self, self, self, self.trades, lambda *a: self.calls.append(("general", *a)),
                                 lambda: self.calls.append(("duplicate",)),
                                 lambda *a: self.calls.append(("trades", *a)), lambda *a: self.calls.append(("books", *a)),
                                 lambda *a: self.calls.append(("failed", *a)), 16)
@@ -693,3 +693,89 @@ def test_the_duplicate_window_takes_its_memory_at_connect_not_while_trading():
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert len(window) == 100_000
     assert faults < 60, f"{faults} page faults while filling the window (its ~2.8 MB span ~700 pages)"
+
+
+def test_an_outlet_without_a_trade_route_still_gets_every_trade():
+    """Found by review: a session's outlet from before ``IEventOutlet.trades`` made the compiled session
+    fail at construction; it gets each trade through its ``publish`` instead."""
+    from zope.interface import implementer
+
+    from gfws.interfaces import IEventOutlet
+
+    @implementer(IEventOutlet)
+    class OldOutlet:
+        def __init__(self) -> None:
+            self.events: list = []
+            self.market = self.publish = self.events.append
+
+    outlet = OldOutlet()
+    link = MemoryLink([sub("trade", "BTC/USD")])
+    session = FeedSession(KrakenV2Dialect(), [sub("trade", "BTC/USD")], outlet, link.reporter, link.clock,
+                          "memory", 5.0)
+    session.connection_made(SessionLink(link))
+    session.instruments.apply([PairInfo("BTC/USD", 1, 8)], snapshot=True)
+    for i in range(1, 4):
+        session.frame_received(trades_frame({**TRADE, "trade_id": i}), link.clock.seconds())
+    assert [e.trade_id for e in outlet.events if type(e).__name__ == "Trade"] == [1, 2, 3]
+    assert session.updates.taken == "trade"  # the last one by the compiled path
+
+
+def test_an_error_is_reported_on_the_channel_taken_even_after_a_route_fed_the_session_again(orderbook_fixture):
+    """Found by review: the channel reported was read after the route ran, which a frame fed back in
+    between had changed."""
+    twins = live_twins(orderbook_fixture)
+    twins.receive(compact(orderbook_fixture["updates"][0]))  # the symbol's first time: the general check
+    doubles = Doubles()
+    receive = doubles.receiver(twins.compiled.client.updates).receive
+
+    def market(event):
+        receive(b'{"channel":"heartbeat"}', 6.0)  # not taken: taken is None now
+        raise ValueError("after feeding a heartbeat")
+
+    doubles.market = market
+    receive(compact(orderbook_fixture["updates"][1]), 5.0)
+    (failed,) = [c for c in doubles.calls if c[0] == "failed"]
+    assert failed[1] == "book" and isinstance(failed[2], ValueError)
+
+
+def test_a_slot_written_in_place_gives_way_to_a_class_changed_later(orderbook_fixture):
+    """Found by review: the receiver writes a __slots__ member in place; a property put on the class
+    afterwards (or another class) must be honoured, as attribute access does."""
+    twins = live_twins(orderbook_fixture)
+
+    class Stats:
+        __slots__ = ("received", "recorded")
+
+        def __init__(self) -> None:
+            self.received, self.recorded = 0, []
+
+        def record(self, seconds):
+            self.recorded.append(seconds)
+
+    stats, doubles = Stats(), Doubles()
+    receive = twins.compiled.client.updates.receiver(
+        stats, doubles, doubles, doubles.trades, lambda *a: None, lambda: None, lambda *a: None,
+        lambda *a: None, lambda *a: None, 16).receive
+    receive(b"{}", 1.0)
+    assert stats.received == 1  # in place
+    writes = []
+    slot = Stats.received
+    Stats.received = property(lambda self: slot.__get__(self), lambda self, v: (writes.append(v), slot.__set__(self, v)))
+    receive(b"{}", 2.0)
+    assert writes == [2] and stats.received == 2
+
+
+def test_the_venues_other_symbols_are_neither_interned_nor_remembered():
+    """Found by review: interning every symbol the venue sends would keep each bogus one for good (CPython's
+    table of interned strings never shrinks); only subscribed symbols are interned and seen."""
+    import sys
+
+    twins = trade_twins()  # subscribed: BTC/USD, NEW/USD
+    twins.receive(trades_frame({**TRADE, "trade_id": 1}))
+    for i in range(20):
+        twins.receive(trades_frame({**TRADE, "symbol": f"ZQX{i}/USD", "trade_id": 2 + i}))
+    twins.assert_same()
+    for link in (twins.compiled, twins.pure):
+        assert set(link.client.books._context.seen["trade"]) == {"BTC/USD"}
+    fresh = "".join(["ZQX7", "/USD"])
+    assert sys.intern(fresh) is fresh  # no one had interned it

@@ -121,4 +121,4 @@ def test_one_frames_trades_at_once_pass_as_each_trade_alone(frames):
     assert batched == singly
     assert (many.trades.marks, many.trades._holes, many.trades.repeats) == \
         (one.trades.marks, one.trades._holes, one.trades.repeats)
-    assert many.last_trade == one.last_trade
+    assert many.last_trade == one.last_trade and many.trades.gap == one.trades.gap

@@ -9,7 +9,6 @@ snapshot.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from sys import intern
 from typing import Any
 
 from zope.interface import implementer
@@ -77,18 +76,17 @@ class BookHandler:
 
     def handle(self, message: ChannelData, recv_ts: float) -> None:
         item: BookData
-        seen = self._seen
         for item in message.items:
-            seen[intern(item.symbol)] = recv_ts  # interned keys: the compiled path finds them by identity
             self._apply(item, message.snapshot, recv_ts)
 
     def _apply(self, item: BookData, snapshot: bool, recv_ts: float) -> None:
         context = self._context
         symbol = item.symbol
         book = self._books.get(symbol)
-        if book is None:
+        if book is None:  # not subscribed: not seen either (an unbounded set of symbols)
             context.reject("unexpected_symbol", f"book data for unsubscribed {symbol}", recv_ts, symbol, "book")
             return
+        self._seen[book.symbol] = recv_ts  # the book's own symbol, interned: the key the compiled path finds
         if snapshot:
             context.forget_times("book", symbol)
         if item.timestamp is not None:

@@ -56,6 +56,9 @@ class FeedContext:
         self.seen: dict[str, dict[str, float]] = {"ticker": {}, "trade": {}, "book": {}}
         # channel -> symbols subscribed there: data for any other is refused
         self.expected = expected if expected is not None else {}
+        # The subscribed symbols, interned: the seen and last-time dicts' keys, which a compiled path finds by
+        # identity.  Only these: the venue's other symbols are an unbounded set (interned, they would stay).
+        self.keys: dict[str, str] = {s: intern(s) for symbols in self.expected.values() for s in symbols}
         self._last_ts: dict[str, dict[str, str]] = {"ticker": {}, "trade": {}, "book": {}}
         self.max_message_age = max_message_age
         self._venue_time = venue_time  # one item's venue time and receipt in 16, for latency statistics
@@ -93,7 +96,7 @@ class FeedContext:
         last_ts = self._last_ts[channel]
         last = last_ts.get(symbol)
         if last is None:
-            last_ts[intern(symbol)] = ts  # interned keys: the compiled path finds them by identity
+            last_ts[self.keys.get(symbol, symbol)] = ts  # the interned key: the compiled path finds it by identity
         elif ts >= last if len(ts) == len(last) else _not_before(ts, last):
             last_ts[symbol] = ts
         else:

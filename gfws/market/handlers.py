@@ -8,7 +8,6 @@ their own handler (``gfws.market.books``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from sys import intern
 from typing import Any
 
 from zope.interface import implementer
@@ -100,10 +99,11 @@ class _ItemHandler:
         context = self._context
         channel = self.channel
         snapshot = message.snapshot
+        keys = context.keys
         for item in self.in_order(message):
-            self._seen[intern(item.symbol)] = recv_ts  # interned keys: the compiled path finds them by identity
             if not context.admit(channel, item.symbol, item.timestamp, recv_ts):
-                continue
+                continue  # not subscribed: not seen either (an unbounded set of symbols)
+            self._seen[keys.get(item.symbol, item.symbol)] = recv_ts  # the interned key (see FeedContext.keys)
             p = context.instruments.precision(item.symbol)
             if p is None:
                 self.unknown_precision(item, recv_ts, snapshot)

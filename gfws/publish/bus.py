@@ -49,6 +49,9 @@ FANOUT: Any = _compiled()
 
 
 class Publisher:
+    """The feed's bus.  ``publish`` is chosen when a publisher is made (the compiled one, or ``_publish``)
+    and is an attribute of the instance: to wrap it, wrap that attribute, not the class's method."""
+
     log = Logger()
 
     def __init__(self, clock: IReactorTime, max_batch: int = 1000) -> None:

@@ -84,16 +84,20 @@ class Selector:
         ``TradeMarks.first_time``'s first branch) inline."""
         if not events:
             return
-        self.last_trade[endpoint] = events[0].recv_ts  # one frame: one receipt
+        self.last_trade[endpoint] = events[-1].recv_ts  # one frame: one receipt
         marks, bus = self.trades.marks, self.bus
+        usual = False
         for event in events:
             symbol, trade_id = event.symbol, event.trade_id
             mark = marks.get(symbol)
-            if mark is not None and trade_id == mark + 1:
+            usual = mark is not None and trade_id == mark + 1
+            if usual:
                 marks[symbol] = trade_id
                 bus(event)
             else:
                 self.trade(event, endpoint)
+        if usual:
+            self.trades.gap = None  # as first_time leaves it after the next id
 
     @property
     def leader(self) -> str | None:

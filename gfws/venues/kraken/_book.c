@@ -409,7 +409,8 @@ static int Book_init(BookObject *self, PyObject *args, PyObject *kw) {
     if (!PyArg_ParseTupleAndKeywords(args, kw, "Un", names, &symbol, &depth)) return -1;
     if (depth < 1) { PyErr_SetString(PyExc_ValueError, "depth must be >= 1"); return -1; }
     Py_INCREF(symbol);
-    if (PyUnicode_CheckExact(symbol)) PyUnicode_InternInPlace(&symbol); /* keys match by identity: see intern() */
+    /* A book's symbol is a subscribed one (a bounded set), interned as the dicts' keys are: found by identity. */
+    if (PyUnicode_CheckExact(symbol)) PyUnicode_InternInPlace(&symbol);
     Py_XSETREF(self->symbol, symbol);
     self->depth = depth;
     self->price_decimals = self->qty_decimals = -1;
@@ -1174,7 +1175,11 @@ static int parse_trades(UpdatesObject *u, const char *p, const char *end) {
             t->symbol = Py_NewRef(u->known[known].symbol);
         } else {
             if ((t->symbol = PyUnicode_FromStringAndSize(s, slen)) == NULL) { PyErr_Clear(); return 0; }
-            PyUnicode_InternInPlace(&t->symbol); /* the dicts' keys are interned: found by identity */
+            /* A subscribed symbol is interned, as the dicts' keys are (found by identity); the venue's
+             * other symbols are not (an unbounded set: interning them would keep their memory). */
+            int subscribed = u->trade_expected != Py_None ? PySet_Contains(u->trade_expected, t->symbol) : 0;
+            if (subscribed < 0) { PyErr_Clear(); return 0; }
+            if (subscribed) PyUnicode_InternInPlace(&t->symbol);
             if (u->nknown < KNOWN_SYMBOLS && slen <= KNOWN_SYMBOL_LEN) {
                 memcpy(u->known[known].text, s, (size_t)slen);
                 u->known[known].len = slen;
@@ -1557,35 +1562,40 @@ static void Updates_dealloc(UpdatesObject *self) {
 
 /* -- the session's way in ------------------------------------------------------------------------ */
 
-/* What a session does with every frame, compiled: counted in the endpoint's statistics (one in
- * `sample_every` timed into its processing-time histogram), the usual update taken (take()), the
- * liveness told, the verified Book handed to the outlet's market route; everything else to the session's
- * own Python (`general` for a frame not taken, `duplicate`, `trades`, `books` for what take() hands back,
- * `failed` for an error after a frame was taken).  The same steps as FeedSession.frame_received in
- * Python, without its two interpreted frames (~2,000 instructions a book update). */
 /* An attribute the receiver reads or writes for every frame: where it is a plain slot (__slots__) of the
  * object's type, read and written in place, as the slot's own descriptor does (~20 instructions instead
- * of ~250 through the generic attribute machinery); otherwise through that machinery. */
+ * of ~250 through the generic attribute machinery); otherwise, or once the object's type is not the one
+ * bound or that type has changed since (its version tag), through that machinery. */
 typedef struct {
     PyObject *obj; /* borrowed: the receiver holds it */
     PyObject *name;
-    Py_ssize_t offset; /* of the slot, or -1 */
+    PyTypeObject *type;    /* the object's type when bound */
+    unsigned int version;  /* its version tag then: another means a changed class */
+    Py_ssize_t offset;     /* of the slot, or -1 */
 } Attr;
 
 static void attr_bind(Attr *a, PyObject *obj, PyObject *name) {
+    PyTypeObject *type = Py_TYPE(obj);
     a->obj = obj;
     a->name = name;
+    a->type = type;
     a->offset = -1;
-    PyObject *descr = _PyType_Lookup(Py_TYPE(obj), name); /* borrowed; the whole MRO, as attribute access */
-    if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+    if (type->tp_getattro != PyObject_GenericGetAttr || type->tp_setattro != PyObject_GenericSetAttr) return;
+    PyObject *descr = _PyType_Lookup(type, name); /* borrowed; the whole MRO, as attribute access */
+    a->version = type->tp_version_tag; /* valid after a lookup, for a type that has one (else 0) */
+    if (a->version != 0 && descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
         PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
         if (m->type == T_OBJECT_EX && !(m->flags & READONLY) && PyObject_TypeCheck(obj, PyDescr_TYPE(descr)))
             a->offset = m->offset;
     }
 }
 
+static inline int attr_direct(Attr *a) {
+    return a->offset >= 0 && Py_TYPE(a->obj) == a->type && a->type->tp_version_tag == a->version;
+}
+
 static inline PyObject *attr_get(Attr *a) {
-    if (a->offset < 0) return PyObject_GetAttr(a->obj, a->name);
+    if (!attr_direct(a)) return PyObject_GetAttr(a->obj, a->name);
     PyObject *value = *(PyObject **)((char *)a->obj + a->offset);
     if (value == NULL) {
         PyErr_SetObject(PyExc_AttributeError, a->name);
@@ -1595,7 +1605,7 @@ static inline PyObject *attr_get(Attr *a) {
 }
 
 static inline int attr_set(Attr *a, PyObject *value) {
-    if (a->offset < 0) return PyObject_SetAttr(a->obj, a->name, value);
+    if (!attr_direct(a)) return PyObject_SetAttr(a->obj, a->name, value);
     PyObject **slot = (PyObject **)((char *)a->obj + a->offset);
     PyObject *old = *slot;
     *slot = Py_NewRef(value);
@@ -1603,24 +1613,30 @@ static inline int attr_set(Attr *a, PyObject *value) {
     return 0;
 }
 
+/* What a session does with every frame, compiled: counted in the endpoint's statistics (one in
+ * `sample_every` timed into its processing-time histogram), the usual update taken (take()), the
+ * liveness told, the verified Book handed to the outlet's market route and a frame's usual trades to
+ * `trade_route`; everything else to the session's own Python (`general` for a frame not taken,
+ * `duplicate`, `trades`, `books` for what take() hands back, `failed` for an error after a frame was
+ * taken).  The same steps as FeedSession._received in Python, without its interpreted frames. */
 typedef struct {
     PyObject_HEAD
     UpdatesObject *updates;
     PyObject *stats, *liveness, *outlet;
     PyObject *record, *general, *duplicate, *trades, *books, *failed;
-    PyObject *trade_route; /* outlet.trades: one frame's usual trades */
+    PyObject *trade_route; /* one frame's usual trades */
     Attr received, last_data, market; /* stats.received, liveness.last_data, outlet.market */
     unsigned long sample_mask;
 } ReceiverObject;
 
 static PyTypeObject ReceiverType;
-static PyObject *s_received, *s_last_data, *s_record, *s_trades; /* and s_market, the ord_type literal */
+static PyObject *s_received, *s_last_data, *s_record; /* and s_market, the ord_type literal */
 
 static PyObject *Updates_take(UpdatesObject *self, PyObject *const *args, Py_ssize_t nargs);
 
-/* An error after the frame was taken: reported through `failed(channel, error, recv_ts)`, as the
- * session's `except Exception` does; anything else (KeyboardInterrupt) goes on up. */
-static PyObject *receiver_failed(ReceiverObject *self, PyObject *recv_ts) {
+/* An error after the frame was taken (on `channel`): reported through `failed(channel, error, recv_ts)`,
+ * as the session's `except Exception` does; anything else (KeyboardInterrupt) goes on up. */
+static PyObject *receiver_failed(ReceiverObject *self, PyObject *channel, PyObject *recv_ts) {
     if (!PyErr_ExceptionMatches(PyExc_Exception)) return NULL;
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
@@ -1630,7 +1646,6 @@ static PyObject *receiver_failed(ReceiverObject *self, PyObject *recv_ts) {
     Py_XDECREF(tb);
     if (value == NULL) value = Py_NewRef(Py_None);
     if (attr_set(&self->last_data, recv_ts) < 0) { Py_DECREF(value); return NULL; }
-    PyObject *channel = self->updates->taken != NULL ? self->updates->taken : Py_None;
     PyObject *args[3] = {channel, value, recv_ts};
     PyObject *done = PyObject_Vectorcall(self->failed, args, 3, NULL);
     Py_DECREF(value);
@@ -1648,7 +1663,7 @@ static PyObject *receiver_frame(ReceiverObject *self, PyObject *payload, PyObjec
     PyObject *result = Updates_take(self->updates, args, 2);
     if (result == NULL) {
         PyObject *taken = self->updates->taken;
-        if (taken != NULL && taken != Py_None) return receiver_failed(self, recv_ts);
+        if (taken != NULL && taken != Py_None) return receiver_failed(self, taken, recv_ts);
         if (!PyErr_ExceptionMatches(PyExc_Exception)) return NULL;
         PyErr_Clear(); /* failed before taking it (not bytes): the general path has the frame */
         return PyObject_Vectorcall(self->general, args, 2, NULL);
@@ -1657,12 +1672,12 @@ static PyObject *receiver_frame(ReceiverObject *self, PyObject *payload, PyObjec
         Py_DECREF(result);
         return PyObject_Vectorcall(self->general, args, 2, NULL);
     }
-    if (attr_set(&self->last_data, recv_ts) < 0) {
-        Py_DECREF(result);
-        return receiver_failed(self, recv_ts);
-    }
+    /* The channel taken, held: a route may feed the session another frame before it returns. */
+    PyObject *channel = Py_NewRef(self->updates->taken != NULL ? self->updates->taken : Py_None);
     PyObject *done;
-    if (Py_TYPE(result) == (PyTypeObject *)self->updates->event_type) {
+    if (attr_set(&self->last_data, recv_ts) < 0) {
+        done = NULL;
+    } else if (Py_TYPE(result) == (PyTypeObject *)self->updates->event_type) {
         /* The usual book update: verified, in time, not crossed.  The route is read each time: the
          * selector changes it as the leader changes. */
         PyObject *market = attr_get(&self->market);
@@ -1671,13 +1686,14 @@ static PyObject *receiver_frame(ReceiverObject *self, PyObject *payload, PyObjec
     } else if (result == Py_False) {
         done = PyObject_Vectorcall(self->duplicate, NULL, 0, NULL);
     } else if (PyList_CheckExact(result) && all_of_type(result, (PyTypeObject *)self->updates->trade_type)) {
-        done = PyObject_Vectorcall(self->trade_route, &result, 1, NULL); /* the usual trades: the outlet's */
+        done = PyObject_Vectorcall(self->trade_route, &result, 1, NULL); /* the usual trades */
     } else {
         PyObject *handed[2] = {result, recv_ts};
         done = PyObject_Vectorcall(PyList_CheckExact(result) ? self->trades : self->books, handed, 2, NULL);
     }
     Py_DECREF(result);
-    if (done == NULL) return receiver_failed(self, recv_ts);
+    if (done == NULL) done = receiver_failed(self, channel, recv_ts);
+    Py_DECREF(channel);
     return done;
 }
 
@@ -1754,29 +1770,28 @@ static void Receiver_dealloc(ReceiverObject *self) {
 }
 
 static PyObject *Updates_receiver(UpdatesObject *self, PyObject *args, PyObject *kw) {
-    static char *names[] = {"stats", "liveness", "outlet", "general", "duplicate", "trades", "books", "failed",
-                            "sample_every", NULL};
-    PyObject *stats, *liveness, *outlet, *general, *duplicate, *trades, *books, *failed;
+    static char *names[] = {"stats", "liveness", "outlet", "trade_route", "general", "duplicate", "trades", "books",
+                            "failed", "sample_every", NULL};
+    PyObject *stats, *liveness, *outlet, *trade_route, *general, *duplicate, *trades, *books, *failed;
     unsigned long sample_every;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOOOOk", names, &stats, &liveness, &outlet, &general,
-                                     &duplicate, &trades, &books, &failed, &sample_every))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOOOOOk", names, &stats, &liveness, &outlet, &trade_route,
+                                     &general, &duplicate, &trades, &books, &failed, &sample_every))
         return NULL;
     if (sample_every == 0 || (sample_every & (sample_every - 1)) != 0) {
         PyErr_SetString(PyExc_ValueError, "sample_every must be a power of two");
         return NULL;
     }
-    if (!PyCallable_Check(general) || !PyCallable_Check(duplicate) || !PyCallable_Check(trades) ||
+    if (!PyCallable_Check(trade_route) || !PyCallable_Check(general) || !PyCallable_Check(duplicate) ||
+        !PyCallable_Check(trades) ||
         !PyCallable_Check(books) || !PyCallable_Check(failed)) {
-        PyErr_SetString(PyExc_TypeError, "general, duplicate, trades, books and failed must be callable");
+        PyErr_SetString(PyExc_TypeError, "trade_route, general, duplicate, trades, books and failed must be callable");
         return NULL;
     }
     PyObject *record = PyObject_GetAttr(stats, s_record);
     if (record == NULL) return NULL;
-    PyObject *trade_route = PyObject_GetAttr(outlet, s_trades);
-    if (trade_route == NULL) { Py_DECREF(record); return NULL; }
     ReceiverObject *r = PyObject_GC_New(ReceiverObject, &ReceiverType);
-    if (r == NULL) { Py_DECREF(record); Py_DECREF(trade_route); return NULL; }
-    r->trade_route = trade_route;
+    if (r == NULL) { Py_DECREF(record); return NULL; }
+    r->trade_route = Py_NewRef(trade_route);
     r->updates = (UpdatesObject *)Py_NewRef(self);
     r->stats = Py_NewRef(stats);
     r->liveness = Py_NewRef(liveness);
@@ -1827,7 +1842,8 @@ static PyMethodDef Updates_methods[] = {
      "take(payload, recv_ts): parse(); then, for a frame it took, the resend check in `digests` (False: a "
      "duplicate, counted there), the channel counted in `counts`, and commit()'s result.  None: not taken."},
     {"receiver", (PyCFunction)(void (*)(void))Updates_receiver, METH_VARARGS | METH_KEYWORDS,
-     "receiver(stats, liveness, outlet, general, duplicate, trades, books, failed, sample_every): a session's "
+     "receiver(stats, liveness, outlet, trade_route, general, duplicate, trades, books, failed, sample_every): a "
+     "session's "
      "way in for every frame, its receive() the session's frame_received."},
     {NULL}
 };
@@ -1878,8 +1894,7 @@ PyMODINIT_FUNC PyInit__gfws_book(void) {
         (s_qty_decimals = PyUnicode_InternFromString("qty_decimals")) == NULL ||
         (s_received = PyUnicode_InternFromString("received")) == NULL ||
         (s_last_data = PyUnicode_InternFromString("last_data")) == NULL ||
-        (s_record = PyUnicode_InternFromString("record")) == NULL ||
-        (s_trades = PyUnicode_InternFromString("trades")) == NULL)
+        (s_record = PyUnicode_InternFromString("record")) == NULL)
         return NULL;
     if (PyType_Ready(&BookType) < 0 || PyType_Ready(&UpdatesType) < 0 || PyType_Ready(&DigestsType) < 0 ||
         PyType_Ready(&ReceiverType) < 0) return NULL;
