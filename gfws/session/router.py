@@ -75,6 +75,7 @@ class _PublishAll:
         self.market = self.publish = publish
 
     def trades(self, events: list[Trade]) -> None:
+        """One frame's trades: each to ``publish``."""
         for event in events:
             self.publish(event)
 
@@ -196,8 +197,9 @@ class FeedSession:
         # _received, in one call), else _received.
         self.frame_received: Callable[[bytes, float], None] = self._received if self.updates is None else (
             self.updates.receiver(self.stats, self.liveness, self._outlet, getattr(self._outlet, "trades", None)
-                                  or self._publish_each, self._frame, self.gate.duplicate, self.trades.committed,
-                                  self.books.committed, self._handler_failed, SAMPLE_EVERY).receive)
+                                  or _PublishAll(publish).trades,  # an outlet from before IEventOutlet.trades
+                                  self._frame, self.gate.duplicate, self.trades.committed, self.books.committed,
+                                  self._handler_failed, SAMPLE_EVERY).receive)
 
     # -- IConnectionHandler -------------------------------------------------
 
@@ -260,11 +262,6 @@ class FeedSession:
             started = perf_counter()
             self._frame(payload, recv_ts)
             stats.record(perf_counter() - started)
-
-    def _publish_each(self, events: list[Trade]) -> None:
-        """One frame's trades, for an outlet with no ``trades`` route of its own."""
-        for event in events:
-            self._publish(event)
 
     def _frame(self, payload: bytes, recv_ts: float) -> None:
         """A frame the compiled path did not take (every frame where there is none)."""
