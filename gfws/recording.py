@@ -79,19 +79,24 @@ class Recorder:
         self._buffer += _line(record)
         self._maybe_hand_over(record[0])
 
-    def frame(self, t: float, prefix: bytes, payload: bytes) -> None:
-        """One text frame (the hot path): ``prefix`` is the connection's ``endpoint\\tnumber\\tframe\\t``."""
-        if b"\n" in payload:
-            name, number, _ = prefix.split(b"\t", 2)
-            self.put((t, name.decode(), int(number), "frame", payload))
-            return
-        buffer = self._buffer
-        buffer += b"%d\t" % (t * 1_000_000)
-        buffer += prefix
-        buffer += payload
-        buffer += b"\n"
-        if len(buffer) >= _HAND_OVER or t - self._handed_at >= 1.0:
-            self._hand_over(t)
+    def recording(self, endpoint: str, number: int, inner: Callable[[bytes, float], None]
+                  ) -> Callable[[bytes, float], None]:
+        """``inner`` (a connection's ``frame_received``) with every text frame recorded first: the hot path,
+        one call a frame, one formatting of its line (each step less counts: ~2,000 instructions a frame)."""
+        buffer, put, hand_over = self._buffer, self.put, self._hand_over  # the buffer is only ever cleared
+        prefix = b"%s\t%d\tframe\t" % (endpoint.encode(), number)
+        newline = ord("\n")  # a byte's value: `b"\n" in payload` first tries it as one and formats an error
+
+        def frame_received(payload: bytes, recv_ts: float) -> None:
+            if newline in payload:
+                put((recv_ts, endpoint, number, "frame", payload))
+            else:
+                buffer.extend(b"%d\t%b%b\n" % (recv_ts * 1_000_000, prefix, payload))
+                if len(buffer) >= _HAND_OVER or recv_ts - self._handed_at >= 1.0:
+                    hand_over(recv_ts)
+            inner(payload, recv_ts)
+
+        return frame_received
 
     def _maybe_hand_over(self, t: float) -> None:
         if len(self._buffer) >= _HAND_OVER or t - self._handed_at >= 1.0:
@@ -201,14 +206,7 @@ class RecordedConnection:
         self._endpoint = endpoint = endpoint.replace("\t", " ")  # a field of a tab-separated line
         self._clock = clock
         self._number = recorder.connection_number(endpoint)
-        inner = handler.frame_received
-        record, prefix = recorder.frame, b"%s\t%d\tframe\t" % (endpoint.encode(), self._number)
-
-        def frame_received(payload: bytes, recv_ts: float) -> None:
-            record(recv_ts, prefix, payload)
-            inner(payload, recv_ts)
-
-        self.frame_received = frame_received
+        self.frame_received = recorder.recording(endpoint, self._number, handler.frame_received)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.handler, name)

@@ -152,3 +152,31 @@ def test_a_recording_that_fails_drops_what_comes_after_and_memory_stays_flat(tmp
     recorder.close()
     assert recorder.failed is not None and recorder.records == 0
     assert recorder.lost > 0 and recorder._queue.qsize() == 0
+
+
+def test_a_recorded_connection_hands_on_every_frame_and_records_it_exactly(tmp_path):
+    """The hot path (one closure a connection): frames with and without a newline inside (written base64),
+    each handed on in order and read back byte for byte with its receipt to the microsecond."""
+    from twisted.internet.task import Clock
+
+    from gfws.recording import RecordedConnection, Recorder
+
+    class Handler:
+        def __init__(self) -> None:
+            self.got: list = []
+
+        def frame_received(self, payload, recv_ts):
+            self.got.append((payload, recv_ts))
+
+    recorder, handler = Recorder(str(tmp_path)), Handler()
+    wrapped = RecordedConnection(handler, recorder, "venue\tA", Clock())  # a tab in the name: replaced
+    frames = [(b'{"channel":"heartbeat","n":%d}' % i if i % 7 else b'{"text":"two\nlines %d"}' % i,
+               1_700_000_000.0 + i * 0.000137) for i in range(2000)]
+    for payload, recv_ts in frames:
+        wrapped.frame_received(payload, recv_ts)
+    recorder.close()
+    assert handler.got == frames
+    records = list(read_recording(str(tmp_path)))
+    assert [r["frame"] for r in records] == [p for p, _ in frames]
+    assert [r["t"] for r in records] == [int(t * 1_000_000) / 1_000_000 for _, t in frames]
+    assert {r["endpoint"] for r in records} == {"venue A"} and {r["connection"] for r in records} == {1}
