@@ -156,7 +156,8 @@ class IntegrityConfig(Section, frozen=True, kw_only=True):
     """Duplicate window and time checks for incoming messages."""
 
     # Keys remembered (frame digests per connection: a compiled window holds its table from the start,
-    # ~36 bytes a key, so the bound keeps a mistyped value from asking for gigabytes at every connect).
+    # ~29 bytes a key, ~37 with an age limit, so the bound keeps a mistyped value from asking for gigabytes at
+    # every connect).
     duplicate_window: Annotated[int, expect("a whole number of keys, 1 to 10,000,000", gt=0, le=10_000_000)] = 100_000
     duplicate_max_age: Positive = 300.0  # seconds a key is remembered
     max_message_age: SecondsOrOff = 0.0  # flag items whose venue time is older

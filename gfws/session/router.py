@@ -285,9 +285,13 @@ class FeedSession:
     def _route(self, message: ChannelData, recv_ts: float) -> None:
         if not self.gate.admit(message, recv_ts):
             return
-        channel = intern(message.channel)  # as the compiled path's keys: found by identity
+        channel = message.channel
         by_channel = self.stats.by_channel
-        by_channel[channel] = by_channel.get(channel, 0) + 1
+        counted = by_channel.get(channel)
+        if counted is None:  # the first key stays: interned, the compiled path's count finds it by identity
+            by_channel[intern(channel)] = 1
+        else:
+            by_channel[channel] = counted + 1
         handler = self._handlers.get(channel)
         if handler is None:
             self._reporter.report("unexpected_channel", f"channel {channel!r} has no handler", recv_ts,
